@@ -1,0 +1,256 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+)
+
+// Client message types.
+const (
+	TypeAuth      = "auth"
+	TypeJoin      = "join"
+	TypeLeave     = "leave"
+	TypeBuy       = "buy"
+	TypePin       = "pin"
+	TypeUnpin     = "unpin"
+	TypeSaleStart = "sale_start"
+	TypeSaleStop  = "sale_stop"
+	TypePing      = "ping"
+)
+
+// Limits of client input.
+const (
+	MaxIDLen     = 64
+	MaxRoomLen   = 64
+	MaxQty       = 1000             // units in one purchase
+	MaxDuration  = 24 * 3600 * 1000 // ms, a sale's longest duration
+	MaxStartsIn  = 24 * 3600 * 1000 // ms, how far ahead a sale may be scheduled
+	MaxAmount    = 1 << 40          // prices and quantities
+	MaxTokenSize = 4096
+)
+
+// ClientMessage is one decoded and validated client message. Optional
+// numbers are pointers so that "absent" and "zero" differ.
+type ClientMessage struct {
+	Type  string
+	ID    string // "" when absent
+	Token string
+	Room  string
+	Since *uint64
+
+	Product      string
+	Qty          int64 // defaulted to 1 for buy
+	Price        int64
+	Quantity     int64
+	PerUserLimit int64
+	DurationMS   int64
+	StartsInMS   int64
+}
+
+type rawClientMessage struct {
+	Type         *string         `json:"type"`
+	ID           json.RawMessage `json:"id"`
+	Token        *string         `json:"token"`
+	Room         *string         `json:"room"`
+	Since        json.RawMessage `json:"since"`
+	Product      *string         `json:"product"`
+	Qty          json.RawMessage `json:"qty"`
+	Price        json.RawMessage `json:"price"`
+	Quantity     json.RawMessage `json:"quantity"`
+	PerUserLimit json.RawMessage `json:"per_user_limit"`
+	DurationMS   json.RawMessage `json:"duration_ms"`
+	StartsInMS   json.RawMessage `json:"starts_in_ms"`
+}
+
+// DecodeClient parses and validates one client message. On error it returns
+// a *Error with code bad_request, and the message's id when one could be read
+// (so the caller can answer with a reply rather than an error message).
+func DecodeClient(data []byte) (ClientMessage, string, error) {
+	var r rawClientMessage
+	var m ClientMessage
+	if err := json.Unmarshal(data, &r); err != nil {
+		return m, "", Errorf(CodeBadRequest, "message is not a valid JSON object")
+	}
+	id, idErr := decodeID(r.ID)
+	if idErr != nil {
+		// An invalid id cannot be replied to: the answer is an error message.
+		return m, "", idErr
+	}
+	m.ID = id
+	fail := func(format string, args ...any) (ClientMessage, string, error) {
+		return ClientMessage{}, id, Errorf(CodeBadRequest, format, args...)
+	}
+	if r.Type == nil || *r.Type == "" {
+		return fail("missing type")
+	}
+	m.Type = *r.Type
+	var err error
+	needID := func() bool { return m.ID != "" }
+	needRoom := func() error {
+		if r.Room == nil {
+			return Errorf(CodeBadRequest, "missing room")
+		}
+		if !ValidRoomID(*r.Room) {
+			return Errorf(CodeBadRequest, "invalid room id")
+		}
+		m.Room = *r.Room
+		return nil
+	}
+	needProduct := func() error {
+		if r.Product == nil || *r.Product == "" {
+			return Errorf(CodeBadRequest, "missing product")
+		}
+		if len(*r.Product) > MaxIDLen {
+			return Errorf(CodeBadRequest, "product id too long")
+		}
+		m.Product = *r.Product
+		return nil
+	}
+	switch m.Type {
+	case TypeAuth:
+		if r.Token == nil || *r.Token == "" {
+			return fail("missing token")
+		}
+		m.Token = *r.Token
+	case TypeJoin:
+		if err = needRoom(); err != nil {
+			return m, id, err
+		}
+		if len(r.Since) > 0 && !isNull(r.Since) {
+			v, err := strconv.ParseUint(string(r.Since), 10, 64)
+			if err != nil {
+				return fail("since must be a non-negative integer")
+			}
+			m.Since = &v
+		}
+	case TypeLeave:
+		if err = needRoom(); err != nil {
+			return m, id, err
+		}
+	case TypePing:
+	case TypeBuy:
+		if !needID() {
+			return fail("missing id")
+		}
+		if err = needRoom(); err != nil {
+			return m, id, err
+		}
+		if err = needProduct(); err != nil {
+			return m, id, err
+		}
+		m.Qty = 1
+		if len(r.Qty) > 0 && !isNull(r.Qty) {
+			if m.Qty, err = decodeInt(r.Qty, "qty", 1, MaxQty); err != nil {
+				return m, id, err
+			}
+		}
+	case TypePin:
+		if !needID() {
+			return fail("missing id")
+		}
+		if err = needRoom(); err != nil {
+			return m, id, err
+		}
+		if err = needProduct(); err != nil {
+			return m, id, err
+		}
+	case TypeUnpin, TypeSaleStop:
+		if !needID() {
+			return fail("missing id")
+		}
+		if err = needRoom(); err != nil {
+			return m, id, err
+		}
+	case TypeSaleStart:
+		if !needID() {
+			return fail("missing id")
+		}
+		if err = needRoom(); err != nil {
+			return m, id, err
+		}
+		if err = needProduct(); err != nil {
+			return m, id, err
+		}
+		s, err := DecodeSaleFields(r.Price, r.Quantity, r.PerUserLimit, r.DurationMS, r.StartsInMS)
+		if err != nil {
+			return m, id, err
+		}
+		m.Price, m.Quantity, m.PerUserLimit, m.DurationMS, m.StartsInMS = s.Price, s.Quantity, s.PerUserLimit, s.DurationMS, s.StartsInMS
+	default:
+		return fail("unknown message type %q", m.Type)
+	}
+	return m, id, nil
+}
+
+// SaleFields are the validated numbers of a sale_start (WebSocket or HTTP).
+type SaleFields struct {
+	Price, Quantity, PerUserLimit, DurationMS, StartsInMS int64
+}
+
+// DecodeSaleFields validates the numeric fields of a sale_start.
+func DecodeSaleFields(price, quantity, perUser, duration, startsIn json.RawMessage) (SaleFields, error) {
+	var s SaleFields
+	var err error
+	if s.Price, err = requireInt(price, "price", 0, MaxAmount); err != nil {
+		return s, err
+	}
+	if s.Quantity, err = requireInt(quantity, "quantity", 1, MaxAmount); err != nil {
+		return s, err
+	}
+	if s.PerUserLimit, err = requireInt(perUser, "per_user_limit", 1, MaxAmount); err != nil {
+		return s, err
+	}
+	if s.DurationMS, err = requireInt(duration, "duration_ms", 1, MaxDuration); err != nil {
+		return s, err
+	}
+	if len(startsIn) > 0 && !isNull(startsIn) {
+		if s.StartsInMS, err = decodeInt(startsIn, "starts_in_ms", 0, MaxStartsIn); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+func requireInt(raw json.RawMessage, name string, lo, hi int64) (int64, error) {
+	if len(raw) == 0 || isNull(raw) {
+		return 0, Errorf(CodeBadRequest, "missing %s", name)
+	}
+	return decodeInt(raw, name, lo, hi)
+}
+
+// decodeInt accepts only a JSON integer literal in [lo, hi].
+func decodeInt(raw json.RawMessage, name string, lo, hi int64) (int64, error) {
+	v, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil || v < lo || v > hi {
+		return 0, Errorf(CodeBadRequest, "%s must be an integer from %d to %d", name, lo, hi)
+	}
+	return v, nil
+}
+
+func decodeID(raw json.RawMessage) (string, error) {
+	if len(raw) == 0 {
+		return "", nil
+	}
+	var s string
+	if raw[0] != '"' || json.Unmarshal(raw, &s) != nil || s == "" || len(s) > MaxIDLen {
+		return "", Errorf(CodeBadRequest, "id must be a string of 1 to %d characters", MaxIDLen)
+	}
+	return s, nil
+}
+
+func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
+
+// ValidRoomID reports whether s is 1 to 64 characters of [A-Za-z0-9_-].
+func ValidRoomID(s string) bool {
+	if len(s) == 0 || len(s) > MaxRoomLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,231 @@
+package protocol
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+)
+
+// Server message types.
+const (
+	TypeSnapshot = "snapshot"
+	TypePinned   = "pinned"
+	TypeUnpinned = "unpinned"
+	TypeSale     = "sale"
+	TypeCatalog  = "catalog"
+	TypeStock    = "stock"
+	TypeViewers  = "viewers"
+	TypePurchase = "purchase"
+	TypeReply    = "reply"
+	TypePong     = "pong"
+	TypeError    = "error"
+)
+
+// Sale states.
+const (
+	SaleScheduled = "scheduled"
+	SaleLive      = "live"
+	SaleEnded     = "ended"
+)
+
+// Product is a catalog product with its live stock.
+type Product struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Price     int64  `json:"price"`
+	Currency  string `json:"currency"`
+	Image     string `json:"image"`
+	Remaining int64  `json:"remaining"`
+	V         int64  `json:"v"`
+}
+
+// Sale is a flash sale. Times are Unix milliseconds of the server clock.
+type Sale struct {
+	ID           string `json:"id"`
+	Product      string `json:"product"`
+	Price        int64  `json:"price"`
+	Quantity     int64  `json:"quantity"`
+	Sold         int64  `json:"sold"`
+	PerUserLimit int64  `json:"per_user_limit"`
+	StartsAt     int64  `json:"starts_at"`
+	EndsAt       int64  `json:"ends_at"`
+	State        string `json:"state"`
+}
+
+// Snapshot is the whole state of a room as of event Seq.
+type Snapshot struct {
+	Type     string    `json:"type"`
+	Room     string    `json:"room"`
+	Seq      uint64    `json:"seq"`
+	TS       int64     `json:"ts"`
+	Title    string    `json:"title"`
+	Products []Product `json:"products"`
+	Pinned   *Product  `json:"pinned"`
+	Sale     *Sale     `json:"sale"`
+	Viewers  int64     `json:"viewers"`
+}
+
+// Event is a sequenced room event (pinned, unpinned, sale, catalog). Only the
+// fields of its type are set.
+type Event struct {
+	Type     string    `json:"type"`
+	Room     string    `json:"room"`
+	Seq      uint64    `json:"seq"`
+	TS       int64     `json:"ts"`
+	Product  *Product  `json:"product,omitempty"`
+	Sale     *Sale     `json:"sale,omitempty"`
+	Products []Product `json:"products,omitempty"`
+}
+
+// Stock is the volatile stock message.
+type Stock struct {
+	Type      string `json:"type"`
+	Room      string `json:"room"`
+	TS        int64  `json:"ts"`
+	Product   string `json:"product"`
+	Remaining int64  `json:"remaining"`
+	V         int64  `json:"v"`
+}
+
+// Viewers is the volatile viewer-count message.
+type Viewers struct {
+	Type  string `json:"type"`
+	Room  string `json:"room"`
+	TS    int64  `json:"ts"`
+	Count int64  `json:"count"`
+}
+
+// Purchase is the volatile "someone just bought" ticker message.
+type Purchase struct {
+	Type    string `json:"type"`
+	Room    string `json:"room"`
+	TS      int64  `json:"ts"`
+	Product string `json:"product"`
+	Qty     int64  `json:"qty"`
+	Buyer   string `json:"buyer"`
+}
+
+// Millis is t in Unix milliseconds.
+func Millis(t time.Time) int64 { return t.UnixMilli() }
+
+// Marshal encodes v, which must be one of this package's message structs or a
+// map; these cannot fail to encode.
+func Marshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("protocol: encoding a message: " + err.Error())
+	}
+	return b
+}
+
+// Reply encodes a successful reply; fields may be nil.
+func Reply(id string, ts int64, fields map[string]any) []byte {
+	m := make(map[string]any, len(fields)+4)
+	for k, v := range fields {
+		m[k] = v
+	}
+	m["type"] = TypeReply
+	m["id"] = id
+	m["ok"] = true
+	m["ts"] = ts
+	return Marshal(m)
+}
+
+// ReplyError encodes a failed reply.
+func ReplyError(id string, ts int64, e *Error) []byte {
+	return Marshal(struct {
+		Type  string `json:"type"`
+		ID    string `json:"id"`
+		OK    bool   `json:"ok"`
+		TS    int64  `json:"ts"`
+		Error *Error `json:"error"`
+	}{TypeReply, id, false, ts, e})
+}
+
+// ErrorMessage encodes an error message (not tied to a request).
+func ErrorMessage(ts int64, e *Error) []byte {
+	return Marshal(struct {
+		Type    string `json:"type"`
+		TS      int64  `json:"ts"`
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}{TypeError, ts, e.Code, e.Message})
+}
+
+// Pong encodes the answer to a ping.
+func Pong(id string, ts int64) []byte {
+	return Marshal(struct {
+		Type string `json:"type"`
+		ID   string `json:"id,omitempty"`
+		TS   int64  `json:"ts"`
+	}{TypePong, id, ts})
+}
+
+// Envelopes carry room messages between nodes through a broker: a
+// sequenced event is "S<seq>\n<json>", a volatile message is
+// "V<key>\n<json>", where key names what the message conflates with
+// ("viewers", "stock:<product>", "purchase"). The format is plain text so a
+// Redis Lua script can build it.
+
+// SeqEnvelope wraps an encoded event.
+func SeqEnvelope(seq uint64, msg []byte) []byte {
+	b := make([]byte, 0, len(msg)+24)
+	b = append(b, 'S')
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(b, '\n')
+	return append(b, msg...)
+}
+
+// VolatileEnvelope wraps an encoded volatile message.
+func VolatileEnvelope(key string, msg []byte) []byte {
+	b := make([]byte, 0, len(msg)+len(key)+2)
+	b = append(b, 'V')
+	b = append(b, key...)
+	b = append(b, '\n')
+	return append(b, msg...)
+}
+
+// Envelope is a decoded envelope. Msg aliases the input.
+type Envelope struct {
+	Seq uint64 // 0 for a volatile message
+	Key string // "" for a sequenced event
+	Msg []byte
+}
+
+// ParseEnvelope decodes an envelope.
+func ParseEnvelope(b []byte) (Envelope, bool) {
+	nl := -1
+	for i, c := range b {
+		if c == '\n' {
+			nl = i
+			break
+		}
+	}
+	if nl < 1 || nl == len(b)-1 {
+		return Envelope{}, false
+	}
+	head, msg := b[1:nl], b[nl+1:]
+	switch b[0] {
+	case 'S':
+		seq, err := strconv.ParseUint(string(head), 10, 64)
+		if err != nil || seq == 0 {
+			return Envelope{}, false
+		}
+		return Envelope{Seq: seq, Msg: msg}, true
+	case 'V':
+		if len(head) == 0 {
+			return Envelope{}, false
+		}
+		return Envelope{Key: string(head), Msg: msg}, true
+	}
+	return Envelope{}, false
+}
+
+// StockKey is the conflation key of a product's stock messages.
+func StockKey(product string) string { return "stock:" + product }
+
+// Conflation keys of the other volatile messages.
+const (
+	ViewersKey  = "viewers"
+	PurchaseKey = "purchase"
+)
