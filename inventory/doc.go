@@ -1,0 +1,12 @@
+// Package inventory owns the authoritative state of every room's shop: the
+// catalog and its live stock, the pinned product, the flash sale, purchases
+// with their idempotency keys, the order log, and the room's numbered event
+// sequence with its bounded history. These live together because they change
+// together: a purchase that sells out a sale ends it, a catalog replace clears
+// a pin, and every change must take the next seq atomically.
+//
+// A Store does each operation as one atomic step and publishes the events it
+// causes, as protocol envelopes, to its Publisher (MemoryStore) or through
+// Redis (RedisStore). Both implement Store and pass the same contract suite.
+// All methods are safe for concurrent use.
+package inventory

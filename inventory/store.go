@@ -1,0 +1,162 @@
+package inventory
+
+import (
+	"context"
+	"time"
+
+	"github.com/liveserver/liveserver/protocol"
+)
+
+// Store is the state of every room's shop. Errors a client should see are
+// *protocol.Error; anything else means the store failed (unavailable).
+type Store interface {
+	// PutRoom creates or replaces a room; created reports which.
+	PutRoom(ctx context.Context, room string, spec RoomSpec) (created bool, err error)
+	// Snapshot is the room's state, with Viewers zero.
+	Snapshot(ctx context.Context, room string) (protocol.Snapshot, error)
+	// Since returns the events after seq; ok is false when they are not all
+	// held any more, or seq is ahead of the room.
+	Since(ctx context.Context, room string, seq uint64) (events []protocol.Envelope, ok bool, err error)
+	Pin(ctx context.Context, room, product string) error
+	Unpin(ctx context.Context, room string) error
+	StartSale(ctx context.Context, room string, spec SaleSpec) (protocol.Sale, error)
+	StopSale(ctx context.Context, room string) (protocol.Sale, error)
+	Buy(ctx context.Context, req BuyRequest) (Receipt, error)
+	// Orders pages through the order log, oldest first: up to limit orders
+	// after the order id after ("" from the start); next is the id to pass
+	// for the following page, "" at the end.
+	Orders(ctx context.Context, room, after string, limit int) (orders []Order, next string, err error)
+}
+
+// ProductSpec is a catalog product as a creator describes it.
+type ProductSpec struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Price    int64  `json:"price"`
+	Currency string `json:"currency"`
+	Image    string `json:"image"`
+	Stock    int64  `json:"stock"`
+}
+
+// RoomSpec is the body of PUT /api/rooms/{room}.
+type RoomSpec struct {
+	Title    string        `json:"title"`
+	Products []ProductSpec `json:"products"`
+}
+
+// SaleSpec is a sale_start request.
+type SaleSpec struct {
+	Product                                               string
+	Price, Quantity, PerUserLimit, DurationMS, StartsInMS int64
+}
+
+// BuyRequest is one purchase: User's request ID is its idempotency key.
+type BuyRequest struct {
+	Room, User, ID, Product string
+	Qty                     int64
+}
+
+// Receipt is the answer to a successful purchase.
+type Receipt struct {
+	Order     string `json:"order"`
+	Product   string `json:"product"`
+	Qty       int64  `json:"qty"`
+	Price     int64  `json:"price"`
+	Remaining int64  `json:"remaining"`
+}
+
+// Order is one entry of the order log.
+type Order struct {
+	Order   string  `json:"order"`
+	User    string  `json:"user"`
+	Product string  `json:"product"`
+	Qty     int64   `json:"qty"`
+	Price   int64   `json:"price"`
+	Sale    *string `json:"sale"`
+	At      int64   `json:"at"`
+}
+
+// Limits of a room's catalog.
+const (
+	MaxProducts    = 200
+	MaxTitleLen    = 200
+	MaxNameLen     = 200
+	MaxImageLen    = 1024
+	IdempotencyTTL = 10 * time.Minute
+	// HistorySize is how many recent events a room keeps for resume.
+	HistorySize = 1024
+	// TickerInterval is the least time between two purchase ticker
+	// messages of a room: the ticker is sampled.
+	TickerInterval = 250 * time.Millisecond
+)
+
+// Validate checks a room spec; errors are bad_request.
+func (s RoomSpec) Validate() error {
+	if len(s.Title) > MaxTitleLen {
+		return protocol.Errorf(protocol.CodeBadRequest, "title longer than %d bytes", MaxTitleLen)
+	}
+	if len(s.Products) > MaxProducts {
+		return protocol.Errorf(protocol.CodeBadRequest, "more than %d products", MaxProducts)
+	}
+	seen := make(map[string]bool, len(s.Products))
+	for i, p := range s.Products {
+		switch {
+		case !ValidProductID(p.ID):
+			return protocol.Errorf(protocol.CodeBadRequest, "products[%d].id must be 1 to 64 characters of [A-Za-z0-9_.-]", i)
+		case seen[p.ID]:
+			return protocol.Errorf(protocol.CodeBadRequest, "products[%d].id %q is repeated", i, p.ID)
+		case p.Name == "" || len(p.Name) > MaxNameLen:
+			return protocol.Errorf(protocol.CodeBadRequest, "products[%d].name must be 1 to %d bytes", i, MaxNameLen)
+		case p.Price < 0 || p.Price > protocol.MaxAmount:
+			return protocol.Errorf(protocol.CodeBadRequest, "products[%d].price must be an integer from 0 to %d (minor units)", i, int64(protocol.MaxAmount))
+		case !validCurrency(p.Currency):
+			return protocol.Errorf(protocol.CodeBadRequest, "products[%d].currency must be a 3-letter ISO 4217 code such as USD", i)
+		case len(p.Image) > MaxImageLen:
+			return protocol.Errorf(protocol.CodeBadRequest, "products[%d].image longer than %d bytes", i, MaxImageLen)
+		case p.Stock < 0 || p.Stock > protocol.MaxAmount:
+			return protocol.Errorf(protocol.CodeBadRequest, "products[%d].stock must be an integer from 0 to %d", i, int64(protocol.MaxAmount))
+		}
+		seen[p.ID] = true
+	}
+	return nil
+}
+
+// ValidProductID reports whether s is 1 to 64 characters of [A-Za-z0-9_.-].
+func ValidProductID(s string) bool {
+	if len(s) == 0 || len(s) > protocol.MaxIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func validCurrency(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for i := 0; i < 3; i++ {
+		if s[i] < 'A' || s[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// MaskBuyer is the ticker label of a user: its first character and "***".
+// It identifies nobody.
+func MaskBuyer(user string) string {
+	if user == "" {
+		return "***"
+	}
+	r := []rune(user)
+	return string(r[0]) + "***"
+}
+
+func errNoRoom(room string) error {
+	return protocol.Errorf(protocol.CodeNotFound, "room %q does not exist", room)
+}

@@ -1,0 +1,538 @@
+package room
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/liveserver/liveserver/protocol"
+)
+
+// Source gives the hub the room state it does not keep itself.
+type Source interface {
+	// Snapshot returns the room's state; a room that does not exist is a
+	// *protocol.Error not_found. Viewers is filled in by the hub.
+	Snapshot(ctx context.Context, room string) (protocol.Snapshot, error)
+	// Since returns the events after seq, in order, each with its seq. ok is
+	// false when they are no longer all held or seq is ahead of the room.
+	Since(ctx context.Context, room string, seq uint64) (events []protocol.Envelope, ok bool, err error)
+}
+
+// Presence turns this node's viewer counts into counts across all nodes.
+type Presence interface {
+	// Report records the local count of every room (zero for a room this
+	// node no longer serves) and returns the total of each room reported.
+	Report(ctx context.Context, local map[string]int64) (map[string]int64, error)
+}
+
+// localPresence is the Presence of a single node.
+type localPresence struct{}
+
+func (localPresence) Report(_ context.Context, local map[string]int64) (map[string]int64, error) {
+	return local, nil
+}
+
+// Config configures a Hub. Zero values mean the defaults given.
+type Config struct {
+	Source   Source   // required
+	Broker   Broker   // nil: a MemoryBroker
+	Presence Presence // nil: this node's counts are the totals
+
+	MaxQueueBytes   int           // a connection's unsent backlog limit; zero: 4 MiB
+	WriteTimeout    time.Duration // a write stalled this long closes with 4000; zero: 10s
+	PingInterval    time.Duration // a connection silent this long is pinged; zero: 25s
+	PingTimeout     time.Duration // zero: 10s
+	ViewersInterval time.Duration // how often viewer counts are sent; zero: 1s
+	MaxRoomsPerConn int           // zero: 16
+	FetchTimeout    time.Duration // snapshot and history reads; zero: 3s
+
+	Logger     *slog.Logger          // nil: discard
+	Registerer prometheus.Registerer // nil: metrics are not registered
+}
+
+func (c Config) withDefaults() Config {
+	if c.Broker == nil {
+		c.Broker = NewMemoryBroker()
+	}
+	if c.Presence == nil {
+		c.Presence = localPresence{}
+	}
+	if c.MaxQueueBytes == 0 {
+		c.MaxQueueBytes = 4 << 20
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = 25 * time.Second
+	}
+	if c.PingTimeout == 0 {
+		c.PingTimeout = 10 * time.Second
+	}
+	if c.ViewersInterval == 0 {
+		c.ViewersInterval = time.Second
+	}
+	if c.MaxRoomsPerConn == 0 {
+		c.MaxRoomsPerConn = 16
+	}
+	if c.FetchTimeout == 0 {
+		c.FetchTimeout = 3 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// ErrShuttingDown is returned by Register once Shutdown has begun.
+var ErrShuttingDown = errors.New("room: hub is shutting down")
+
+// Hub is the registry of connections and rooms of one node.
+type Hub struct {
+	cfg     Config
+	src     Source
+	broker  Broker
+	log     *slog.Logger
+	metrics *metrics
+
+	subMu      sync.Mutex      // serializes broker Subscribe/Unsubscribe
+	brokerSubs map[string]bool // rooms subscribed at the broker; under subMu
+
+	mu    sync.RWMutex
+	rooms map[string]*hubRoom
+	conns map[*Conn]struct{}
+
+	closing  atomic.Bool
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+	nextID   atomic.Uint64
+}
+
+// hubRoom is a room with subscribers on this node.
+type hubRoom struct {
+	id   string
+	refs int // subscriptions, joined or joining; under Hub.mu
+
+	mu        sync.Mutex
+	subs      map[*Conn]*sub
+	lastSeq   uint64 // last event delivered here; 0 before the first event or snapshot
+	count     int64  // connections that completed a join
+	reported  int64  // count at the last Presence report
+	total     int64  // count across nodes at the last report
+	totalSent int64  // count in the last viewers message, -1 before it
+}
+
+// sub is one connection's subscription to a room.
+type sub struct {
+	c       *Conn
+	pending bool                // joining: events are buffered, not sent
+	buf     []protocol.Envelope // events that arrived while pending
+	after   uint64              // events up to this seq are already covered
+	counted bool
+}
+
+const maxPendingEvents = 4096
+
+// NewHub builds a hub; call Run to start it and Shutdown or Close to end it.
+func NewHub(cfg Config) *Hub {
+	cfg = cfg.withDefaults()
+	return &Hub{
+		cfg:        cfg,
+		src:        cfg.Source,
+		broker:     cfg.Broker,
+		log:        cfg.Logger,
+		metrics:    newMetrics(cfg.Registerer),
+		brokerSubs: make(map[string]bool),
+		rooms:      make(map[string]*hubRoom),
+		conns:      make(map[*Conn]struct{}),
+		stop:       make(chan struct{}),
+	}
+}
+
+// Run connects the hub to its broker and starts its maintenance goroutine,
+// which ends in Shutdown or Close.
+func (h *Hub) Run() error {
+	if err := h.broker.Run(h); err != nil {
+		return err
+	}
+	h.wg.Add(1)
+	go h.maintain()
+	return nil
+}
+
+// Register adds a connection. The caller must run c.WriteLoop and call
+// Unregister when the connection ends.
+func (h *Hub) Register(ws *websocket.Conn) (*Conn, error) {
+	c := &Conn{
+		hub:   h,
+		ws:    ws,
+		id:    h.nextID.Add(1),
+		rooms: make(map[string]*sub),
+		wake:  make(chan struct{}, 1),
+		done:  make(chan struct{}),
+	}
+	c.MarkRead()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing.Load() {
+		return nil, ErrShuttingDown
+	}
+	h.conns[c] = struct{}{}
+	h.metrics.conns.Inc()
+	return c, nil
+}
+
+// Unregister removes a connection and its subscriptions.
+func (h *Hub) Unregister(c *Conn) {
+	c.mu.Lock()
+	c.closing = true
+	rooms := make([]string, 0, len(c.rooms))
+	for id := range c.rooms {
+		rooms = append(rooms, id)
+	}
+	c.mu.Unlock()
+	for _, id := range rooms {
+		h.Leave(c, id)
+	}
+	h.mu.Lock()
+	if _, ok := h.conns[c]; ok {
+		delete(h.conns, c)
+		h.metrics.conns.Dec()
+	}
+	h.mu.Unlock()
+}
+
+// Conns is the number of registered connections.
+func (h *Hub) Conns() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.conns)
+}
+
+// Join subscribes c to a room. It queues reply (if not nil) and then the
+// room's snapshot, or the events after *since when they are still held, and
+// from then on every later event of the room, in order, with no gap.
+// Joining a room again re-synchronizes it. Errors are *protocol.Error.
+func (h *Hub) Join(ctx context.Context, c *Conn, roomID string, since *uint64, reply []byte) error {
+	c.mu.Lock()
+	s, rejoin := c.rooms[roomID]
+	if !rejoin {
+		if len(c.rooms) >= h.cfg.MaxRoomsPerConn {
+			c.mu.Unlock()
+			return protocol.Errorf(protocol.CodeTooManyRooms, "a connection may join at most %d rooms", h.cfg.MaxRoomsPerConn)
+		}
+		if c.closing {
+			c.mu.Unlock()
+			return protocol.Errorf(protocol.CodeUnavailable, "connection is closing")
+		}
+		s = &sub{c: c}
+		c.rooms[roomID] = s
+	}
+	c.mu.Unlock()
+
+	var r *hubRoom
+	h.mu.Lock()
+	r = h.rooms[roomID]
+	if r == nil {
+		r = &hubRoom{id: roomID, subs: make(map[*Conn]*sub), totalSent: -1}
+		h.rooms[roomID] = r
+		h.metrics.rooms.Inc()
+	}
+	if !rejoin {
+		r.refs++
+	}
+	h.mu.Unlock()
+
+	err := h.join(ctx, r, s, since, reply)
+	if err != nil && !rejoin {
+		h.Leave(c, roomID)
+	}
+	if err == nil {
+		h.metrics.joins.Inc()
+	}
+	return err
+}
+
+func (h *Hub) join(ctx context.Context, r *hubRoom, s *sub, since *uint64, reply []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.FetchTimeout)
+	defer cancel()
+	if err := h.ensureSubscribed(ctx, r.id); err != nil {
+		h.log.Warn("broker subscribe failed", "room", r.id, "err", err)
+		return protocol.Errorf(protocol.CodeUnavailable, "room events are unavailable right now")
+	}
+	for attempt := 0; ; attempt++ {
+		r.mu.Lock()
+		s.pending, s.buf = true, nil
+		r.subs[s.c] = s
+		r.mu.Unlock()
+
+		var snap *protocol.Snapshot
+		var replay []protocol.Envelope
+		ok := false
+		if since != nil {
+			var err error
+			replay, ok, err = h.src.Since(ctx, r.id, *since)
+			if err != nil {
+				return h.fetchError(r.id, err)
+			}
+		}
+		if !ok {
+			sn, err := h.src.Snapshot(ctx, r.id)
+			if err != nil {
+				return h.fetchError(r.id, err)
+			}
+			snap = &sn
+		}
+
+		r.mu.Lock()
+		if len(s.buf) >= maxPendingEvents && attempt < 3 {
+			r.mu.Unlock()
+			continue // events outran the fetch: fetch again
+		}
+		var upto uint64
+		switch {
+		case snap != nil:
+			upto = snap.Seq
+		case len(replay) > 0:
+			upto = replay[len(replay)-1].Seq
+		default:
+			upto = *since
+		}
+		if r.lastSeq == 0 {
+			r.lastSeq = upto
+		}
+		if !s.counted {
+			s.counted = true
+			r.count++
+		}
+		c := s.c
+		c.mu.Lock()
+		if reply != nil {
+			c.sendLocked(reply)
+		}
+		if snap != nil {
+			snap.Viewers = r.viewersLocked()
+			c.sendLocked(protocol.Marshal(snap))
+		} else {
+			for _, ev := range replay {
+				if ev.Seq > *since {
+					c.sendLocked(ev.Msg)
+				}
+			}
+		}
+		for _, ev := range s.buf {
+			if ev.Seq > upto {
+				c.sendLocked(ev.Msg)
+				upto = ev.Seq
+			}
+		}
+		c.mu.Unlock()
+		s.after, s.pending, s.buf = upto, false, nil
+		r.mu.Unlock()
+		return nil
+	}
+}
+
+func (r *hubRoom) viewersLocked() int64 {
+	v := r.total + r.count - r.reported
+	if v < r.count {
+		v = r.count
+	}
+	return v
+}
+
+func (h *Hub) fetchError(room string, err error) error {
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	h.log.Warn("reading room state failed", "room", room, "err", err)
+	return protocol.Errorf(protocol.CodeUnavailable, "room state is unavailable right now")
+}
+
+// Leave unsubscribes c from a room; leaving a room not joined does nothing.
+func (h *Hub) Leave(c *Conn, roomID string) {
+	c.mu.Lock()
+	s := c.rooms[roomID]
+	delete(c.rooms, roomID)
+	c.mu.Unlock()
+	if s == nil {
+		return
+	}
+	h.mu.Lock()
+	r := h.rooms[roomID]
+	r.mu.Lock()
+	delete(r.subs, c)
+	if s.counted {
+		r.count--
+	}
+	r.mu.Unlock()
+	r.refs--
+	gone := r.refs == 0
+	if gone {
+		delete(h.rooms, roomID)
+		h.metrics.rooms.Dec()
+	}
+	h.mu.Unlock()
+	if gone {
+		h.maybeUnsubscribe(roomID)
+	}
+}
+
+func (h *Hub) ensureSubscribed(ctx context.Context, room string) error {
+	h.subMu.Lock()
+	defer h.subMu.Unlock()
+	if h.brokerSubs[room] {
+		return nil
+	}
+	if err := h.broker.Subscribe(ctx, room); err != nil {
+		return err
+	}
+	h.brokerSubs[room] = true
+	return nil
+}
+
+func (h *Hub) maybeUnsubscribe(room string) {
+	h.subMu.Lock()
+	defer h.subMu.Unlock()
+	h.mu.RLock()
+	_, alive := h.rooms[room]
+	h.mu.RUnlock()
+	if alive || !h.brokerSubs[room] {
+		return
+	}
+	delete(h.brokerSubs, room)
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.FetchTimeout)
+	defer cancel()
+	if err := h.broker.Unsubscribe(ctx, room); err != nil {
+		h.log.Warn("broker unsubscribe failed", "room", room, "err", err)
+	}
+}
+
+// HandleMessage implements BrokerHandler: it delivers one envelope to the
+// room's subscribers on this node.
+func (h *Hub) HandleMessage(roomID string, data []byte) {
+	env, ok := protocol.ParseEnvelope(data)
+	if !ok {
+		h.log.Warn("dropping a malformed broker message", "room", roomID)
+		return
+	}
+	h.mu.RLock()
+	r := h.rooms[roomID]
+	h.mu.RUnlock()
+	if r == nil {
+		return
+	}
+	if env.Seq == 0 {
+		r.mu.Lock()
+		for _, s := range r.subs {
+			if !s.pending {
+				s.c.mu.Lock()
+				s.c.sendVolatileLocked(roomID, env.Key, env.Msg)
+				s.c.mu.Unlock()
+			}
+		}
+		r.mu.Unlock()
+		return
+	}
+	r.mu.Lock()
+	gap := r.deliverLocked(env)
+	r.mu.Unlock()
+	if gap {
+		h.repair(r)
+	}
+}
+
+// deliverLocked hands an event to every subscriber. It returns true, having
+// delivered nothing, when the event is not the next one (a gap).
+func (r *hubRoom) deliverLocked(ev protocol.Envelope) (gap bool) {
+	if r.lastSeq != 0 && ev.Seq <= r.lastSeq {
+		return false // already delivered (a replay or a snapshot covered it)
+	}
+	if r.lastSeq != 0 && ev.Seq != r.lastSeq+1 {
+		return true
+	}
+	r.lastSeq = ev.Seq
+	for _, s := range r.subs {
+		if s.pending {
+			s.buf = append(s.buf, ev)
+		} else if ev.Seq > s.after {
+			s.c.Send(ev.Msg)
+		}
+	}
+	return false
+}
+
+// repair fills a gap in a room's events from the Source's history, or, when
+// the history no longer holds them, sends every subscriber a fresh snapshot.
+func (h *Hub) repair(r *hubRoom) {
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.FetchTimeout)
+	defer cancel()
+	r.mu.Lock()
+	from := r.lastSeq
+	r.mu.Unlock()
+	evs, ok, err := h.src.Since(ctx, r.id, from)
+	if err == nil && ok {
+		r.mu.Lock()
+		gap := false
+		for _, ev := range evs {
+			if gap = r.deliverLocked(ev); gap {
+				break
+			}
+		}
+		r.mu.Unlock()
+		if !gap {
+			h.metrics.gapsRepaired.WithLabelValues("history").Inc()
+			return
+		}
+	}
+	h.resync(ctx, r)
+	h.metrics.gapsRepaired.WithLabelValues("snapshot").Inc()
+}
+
+// resync sends every joined subscriber of r a fresh snapshot.
+func (h *Hub) resync(ctx context.Context, r *hubRoom) {
+	snap, err := h.src.Snapshot(ctx, r.id)
+	if err != nil {
+		h.log.Warn("resync: reading snapshot failed", "room", r.id, "err", err)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	snap.Viewers = r.viewersLocked()
+	msg := protocol.Marshal(snap)
+	if snap.Seq > r.lastSeq {
+		r.lastSeq = snap.Seq
+	}
+	for _, s := range r.subs {
+		if !s.pending {
+			s.c.Send(msg)
+			s.after = snap.Seq
+		}
+	}
+}
+
+// HandleReconnect implements BrokerHandler: messages may have been lost, so
+// every room served here gets a fresh snapshot before delivery goes on.
+func (h *Hub) HandleReconnect() {
+	h.mu.RLock()
+	rooms := make([]*hubRoom, 0, len(h.rooms))
+	for _, r := range h.rooms {
+		rooms = append(rooms, r)
+	}
+	h.mu.RUnlock()
+	h.log.Info("broker reconnected: resynchronizing rooms", "rooms", len(rooms))
+	for _, r := range rooms {
+		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.FetchTimeout)
+		h.resync(ctx, r)
+		cancel()
+	}
+	h.metrics.resyncs.Inc()
+}
