@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/liveserver/liveserver/internal/clock"
 	"github.com/liveserver/liveserver/protocol"
@@ -22,6 +23,8 @@ type MemoryConfig struct {
 	Publisher Publisher    // required: where room events go (the node's broker)
 	Clock     clock.Clock  // nil: the real clock
 	Logger    *slog.Logger // nil: discard
+	// Registerer receives the store's metrics; nil: not registered.
+	Registerer prometheus.Registerer
 }
 
 // MemoryStore keeps every room in this process. Each room has its own lock,
@@ -31,6 +34,7 @@ type MemoryStore struct {
 	pub   Publisher
 	clock clock.Clock
 	log   *slog.Logger
+	sales *prometheus.CounterVec
 
 	mu     sync.RWMutex
 	rooms  map[string]*memRoom
@@ -78,7 +82,11 @@ func NewMemoryStore(cfg MemoryConfig) *MemoryStore {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &MemoryStore{pub: cfg.Publisher, clock: cfg.Clock, log: cfg.Logger, rooms: make(map[string]*memRoom)}
+	return &MemoryStore{
+		pub: cfg.Publisher, clock: cfg.Clock, log: cfg.Logger,
+		sales: NewSaleMetric(cfg.Registerer),
+		rooms: make(map[string]*memRoom),
+	}
 }
 
 // Close stops every sale timer. The store must not be used afterwards.
@@ -161,6 +169,9 @@ func (s *MemoryStore) emitLocked(ctx context.Context, r *memRoom, ev protocol.Ev
 		r.hist = r.hist[:len(r.hist)-1]
 	}
 	r.hist = append(r.hist, env)
+	if ev.Sale != nil {
+		s.sales.WithLabelValues(ev.Sale.State).Inc()
+	}
 	s.publish(ctx, r.id, protocol.SeqEnvelope(env.Seq, env.Msg))
 }
 

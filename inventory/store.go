@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/liveserver/liveserver/protocol"
 )
 
@@ -159,4 +161,17 @@ func MaskBuyer(user string) string {
 
 func errNoRoom(room string) error {
 	return protocol.Errorf(protocol.CodeNotFound, "room %q does not exist", room)
+}
+
+// NewSaleMetric returns the counter of sale transitions by state (every
+// store counts the transitions it made), registered on reg if not nil.
+func NewSaleMetric(reg prometheus.Registerer) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "liveserver_sale_transitions_total",
+		Help: "Flash-sale transitions made by this node, by the state entered (scheduled, live, ended).",
+	}, []string{"state"})
+	if reg != nil {
+		reg.MustRegister(c)
+	}
+	return c
 }

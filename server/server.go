@@ -1,38 +1,296 @@
 // Package server is the edge of liveserver: it serves the HTTP API and the
 // WebSocket endpoint, authenticates callers, dispatches client messages to
-// the room hub, the pinning and the inventory services, and maps their
-// errors to the protocol's codes.
+// the room hub, the pinning service and the inventory store, and maps their
+// errors to the protocol's codes in one place (clientError).
+//
+// A Server is one node. Its goroutines: one per WebSocket connection (the
+// HTTP handler's, which writes) plus one that reads; the hub's maintenance
+// goroutine; in cluster mode the broker's. All end in Shutdown or Close.
 package server
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/liveserver/liveserver/auth"
+	"github.com/liveserver/liveserver/internal/clock"
+	"github.com/liveserver/liveserver/inventory"
+	"github.com/liveserver/liveserver/pinning"
+	"github.com/liveserver/liveserver/room"
 )
 
 // Config configures a Server. Zero values mean the defaults given.
 type Config struct {
 	JWTSecret       string        // empty: development mode
-	AllowedOrigins  []string      // Origin patterns allowed to open /ws; empty: same host only
+	AllowedOrigins  []string      // Origin patterns allowed to open /ws ("*" for any); empty: same host only
 	RedisURL        string        // empty: everything in memory (one node)
 	MaxConns        int           // zero: 19000
 	MaxRoomsPerConn int           // zero: 16
 	MsgRate         float64       // client messages per second per connection; zero: 20; negative: unlimited
 	MsgBurst        int           // zero: 40
 	MaxFrame        int64         // largest client message in bytes; zero: 4096
-	DrainTimeout    time.Duration // zero: 10s
+	MaxQueueBytes   int           // a connection's unsent backlog limit; zero: 4 MiB
+	WriteTimeout    time.Duration // a write stalled this long closes with 4000; zero: 10s
+	AuthTimeout     time.Duration // time to send auth when required; zero: 10s
+	RequestTimeout  time.Duration // store calls (purchases, creator actions); zero: 2s
+	ViewersInterval time.Duration // zero: 1s
 	SeedDemo        bool          // create the room "demo" at start if it does not exist
+	Clock           clock.Clock   // nil: the real clock (memory mode only)
 	Logger          *slog.Logger  // nil: discard
-	Registerer      prometheus.Registerer
+	// Registry receives the node's metrics and serves /metrics; nil: a new
+	// registry with the Go and process collectors.
+	Registry *prometheus.Registry
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxConns == 0 {
+		c.MaxConns = 19000
+	}
+	if c.MsgRate == 0 {
+		c.MsgRate = 20
+	}
+	if c.MsgBurst == 0 {
+		c.MsgBurst = 40
+	}
+	if c.MaxFrame == 0 {
+		c.MaxFrame = 4096
+	}
+	if c.AuthTimeout == 0 {
+		c.AuthTimeout = 10 * time.Second
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = 2 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Registry == nil {
+		c.Registry = prometheus.NewRegistry()
+		c.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	return c
+}
+
+// storeCloser is a store the server owns and closes.
+type storeCloser interface {
+	inventory.Store
+	Close() error
+}
+
+// backend is what the node runs on: memory, or Redis in cluster mode.
+type backend struct {
+	store    storeCloser
+	broker   room.Broker
+	presence room.Presence // nil: local counts
+	ready    func(ctx context.Context) error
+	close    func() error
 }
 
 // Server is one liveserver node.
-type Server struct{}
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	verifier *auth.Verifier
+	be       backend
+	store    inventory.Store
+	hub      *room.Hub
+	pins     *pinning.Service
+	metrics  *metrics
+	mux      *http.ServeMux
 
-// New builds a server; the caller must call Shutdown or Close.
-func New(cfg Config) (*Server, error) { return &Server{}, nil }
+	drainMu   sync.Mutex // orders handlers.Add against Drain
+	draining  atomic.Bool
+	active    atomic.Int64   // WebSocket handlers running
+	handlers  sync.WaitGroup // WebSocket handlers, waited for in Shutdown
+	closeOnce sync.Once
+}
+
+// New builds and starts a node; the caller must call Shutdown or Close.
+func New(cfg Config) (*Server, error) {
+	cfg = cfg.withDefaults()
+	s := &Server{cfg: cfg, log: cfg.Logger, verifier: auth.NewVerifier(cfg.JWTSecret)}
+	var err error
+	if cfg.RedisURL != "" {
+		s.be, err = newRedisBackend(cfg)
+	} else {
+		s.be = newMemoryBackend(cfg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.store = s.be.store
+	s.metrics = newMetrics(cfg.Registry)
+	s.pins = pinning.New(s.store, cfg.Registry)
+	s.hub = room.NewHub(room.Config{
+		Source:          s.store,
+		Broker:          s.be.broker,
+		Presence:        s.be.presence,
+		MaxQueueBytes:   cfg.MaxQueueBytes,
+		WriteTimeout:    cfg.WriteTimeout,
+		ViewersInterval: cfg.ViewersInterval,
+		MaxRoomsPerConn: cfg.MaxRoomsPerConn,
+		Logger:          cfg.Logger,
+		Registerer:      cfg.Registry,
+	})
+	if err := s.hub.Run(); err != nil {
+		s.be.close()
+		return nil, err
+	}
+	if cfg.SeedDemo {
+		if err := s.seedDemo(); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	s.routes()
+	return s, nil
+}
+
+func newMemoryBackend(cfg Config) backend {
+	broker := room.NewMemoryBroker()
+	store := inventory.NewMemoryStore(inventory.MemoryConfig{Publisher: broker, Clock: cfg.Clock, Logger: cfg.Logger, Registerer: cfg.Registry})
+	return backend{
+		store:  store,
+		broker: broker,
+		ready:  func(context.Context) error { return nil },
+		close:  store.Close,
+	}
+}
+
+// DevMode reports whether the node runs without a JWT secret.
+func (s *Server) DevMode() bool { return s.verifier.DevMode() }
 
 // Handler serves every route of the node.
-func (s *Server) Handler() http.Handler { return http.NotFoundHandler() }
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Drain makes /readyz answer 503 and refuses new WebSocket connections.
+func (s *Server) Drain() {
+	s.drainMu.Lock()
+	s.draining.Store(true)
+	s.drainMu.Unlock()
+}
+
+// enter registers a WebSocket handler unless the node is draining.
+func (s *Server) enter() bool {
+	s.drainMu.Lock()
+	defer s.drainMu.Unlock()
+	if s.draining.Load() {
+		return false
+	}
+	s.handlers.Add(1)
+	return true
+}
+
+// Shutdown drains the node: /readyz turns 503, new upgrades are refused,
+// every connection is closed with 1001 spread over the time ctx leaves, then
+// the node's resources are released. The caller shuts the http.Server down
+// itself (http.Server.Shutdown does not wait for WebSocket connections).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.Drain()
+	err := s.hub.Shutdown(ctx)
+	s.waitHandlers(ctx)
+	s.Close()
+	return err
+}
+
+func (s *Server) waitHandlers(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { s.handlers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// Close releases the node at once, dropping connections. It is idempotent.
+func (s *Server) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.Drain()
+		s.hub.Close()
+		err = s.be.close()
+	})
+	return err
+}
+
+func (s *Server) routes() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", s.handleReady)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /ws", s.handleWS)
+	mux.HandleFunc("POST /dev/token", s.handleDevToken)
+	mux.HandleFunc("PUT /api/rooms/{room}", s.handlePutRoom)
+	mux.HandleFunc("GET /api/rooms/{room}", s.handleGetRoom)
+	mux.HandleFunc("POST /api/rooms/{room}/pin", s.handlePin)
+	mux.HandleFunc("DELETE /api/rooms/{room}/pin", s.handleUnpin)
+	mux.HandleFunc("POST /api/rooms/{room}/sales", s.handleStartSale)
+	mux.HandleFunc("DELETE /api/rooms/{room}/sales/current", s.handleStopSale)
+	mux.HandleFunc("POST /api/rooms/{room}/purchases", s.handleBuy)
+	mux.HandleFunc("GET /api/rooms/{room}/orders", s.handleOrders)
+	mountDemo(mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" {
+			http.Redirect(w, r, "/demo/", http.StatusFound)
+			return
+		}
+		writeError(w, s.log, errNotFoundRoute)
+	})
+	s.mux = mux
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	if err := s.be.ready(ctx); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// seedDemo creates the room "demo" unless it exists (in cluster mode another
+// node may have created and changed it).
+func (s *Server) seedDemo() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := s.store.Snapshot(ctx, "demo"); err == nil {
+		return nil
+	} else if pe := asProtocol(err); pe == nil || pe.Code != "not_found" {
+		return err
+	}
+	_, err := s.store.PutRoom(ctx, "demo", DemoRoom)
+	return err
+}
+
+// DemoRoom is the catalog of the seeded room "demo".
+var DemoRoom = inventory.RoomSpec{
+	Title: "Spring drop — live",
+	Products: []inventory.ProductSpec{
+		{ID: "p1", Name: "Canvas Tote", Price: 1999, Currency: "USD", Image: "/demo/img/tote.svg", Stock: 50},
+		{ID: "p2", Name: "Runner Sneakers", Price: 8999, Currency: "USD", Image: "/demo/img/sneakers.svg", Stock: 20},
+		{ID: "p3", Name: "Studio Headphones", Price: 12900, Currency: "USD", Image: "/demo/img/headphones.svg", Stock: 15},
+		{ID: "p4", Name: "Sunglasses", Price: 4500, Currency: "USD", Image: "/demo/img/sunglasses.svg", Stock: 30},
+		{ID: "p5", Name: "Field Watch", Price: 19900, Currency: "USD", Image: "/demo/img/watch.svg", Stock: 10},
+	},
+}
+
+var errNotFoundRoute = errors.New("no such route")
+
+// Conns is the number of open WebSocket connections.
+func (s *Server) Conns() int { return s.hub.Conns() }

@@ -1,0 +1,358 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/liveserver/liveserver/auth"
+	"github.com/liveserver/liveserver/inventory"
+	"github.com/liveserver/liveserver/protocol"
+	"github.com/liveserver/liveserver/web/demo"
+)
+
+func mountDemo(mux *http.ServeMux) {
+	mux.Handle("GET /demo/", http.StripPrefix("/demo/", demo.Handler()))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func asProtocol(err error) *protocol.Error {
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return nil
+}
+
+// clientError is the one place where an error becomes what a client sees:
+// a *protocol.Error passes as it is; a failed dependency (Redis down, a
+// timeout) is unavailable; anything else is internal. Details are logged,
+// never sent.
+func clientError(log *slog.Logger, err error) *protocol.Error {
+	if pe := asProtocol(err); pe != nil {
+		return pe
+	}
+	if errors.Is(err, errNotFoundRoute) {
+		return protocol.Errorf(protocol.CodeNotFound, "no such route")
+	}
+	log.Warn("request failed", "err", err)
+	if isDependencyError(err) {
+		return protocol.Errorf(protocol.CodeUnavailable, "a dependency is unavailable; nothing was changed")
+	}
+	return protocol.Errorf(protocol.CodeInternal, "internal error")
+}
+
+// isDependencyError reports whether err comes from a store call that could
+// not complete: a timeout, or (in cluster mode) a Redis failure.
+func isDependencyError(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	var de interface{ Dependency() bool }
+	if errors.As(err, &de) && de.Dependency() {
+		return true
+	}
+	return isNetError(err)
+}
+
+func writeError(w http.ResponseWriter, log *slog.Logger, err error) {
+	pe := clientError(log, err)
+	writeJSON(w, protocol.HTTPStatus(pe.Code), map[string]any{"error": pe})
+}
+
+// identity authenticates an HTTP call. Without a token, development mode
+// acts as a fresh anonymous viewer; with a secret it is unauthorized.
+func (s *Server) identity(r *http.Request) (auth.Identity, error) {
+	tok, ok := auth.TokenFromRequest(r)
+	if !ok {
+		return auth.Identity{}, protocol.Errorf(protocol.CodeUnauthorized, "malformed Authorization header; use Bearer <jwt>")
+	}
+	if tok == "" {
+		if s.verifier.DevMode() {
+			return s.verifier.Anonymous(), nil
+		}
+		return auth.Identity{}, protocol.Errorf(protocol.CodeUnauthorized, "missing token")
+	}
+	id, err := s.verifier.Verify(tok)
+	if err != nil {
+		s.metrics.authFailures.Inc()
+	}
+	return id, err
+}
+
+const maxBody = 1 << 20
+
+// decodeBody reads a JSON object body into v.
+func decodeBody(r *http.Request, v any) error {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return protocol.Errorf(protocol.CodeBadRequest, "reading the body: %v", err)
+	}
+	if len(body) > maxBody {
+		return protocol.Errorf(protocol.CodeBadRequest, "body larger than %d bytes", maxBody)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return protocol.Errorf(protocol.CodeBadRequest, "body is not the expected JSON object: %v", err)
+	}
+	return nil
+}
+
+// roomParam returns the validated {room} of the path.
+func roomParam(r *http.Request) (string, error) {
+	id := r.PathValue("room")
+	if !protocol.ValidRoomID(id) {
+		return "", protocol.Errorf(protocol.CodeBadRequest, "invalid room id: 1 to 64 characters of [A-Za-z0-9_-]")
+	}
+	return id, nil
+}
+
+func (s *Server) requestCtx(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+}
+
+// api wraps a handler that returns its answer or an error.
+func (s *Server) api(w http.ResponseWriter, r *http.Request, f func(ctx context.Context, who auth.Identity, room string) (int, any, error)) {
+	room, err := roomParam(r)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	who, err := s.identity(r)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	ctx, cancel := s.requestCtx(r)
+	defer cancel()
+	status, v, err := f(ctx, who, room)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	writeJSON(w, status, v)
+}
+
+func (s *Server) handlePutRoom(w http.ResponseWriter, r *http.Request) {
+	s.api(w, r, func(ctx context.Context, who auth.Identity, room string) (int, any, error) {
+		var spec inventory.RoomSpec
+		if err := decodeBody(r, &spec); err != nil {
+			return 0, nil, err
+		}
+		created, err := s.pins.PutRoom(ctx, who, room, spec)
+		if err != nil {
+			return 0, nil, err
+		}
+		snap, err := s.snapshot(ctx, room)
+		if err != nil {
+			return 0, nil, err
+		}
+		if created {
+			return http.StatusCreated, snap, nil
+		}
+		return http.StatusOK, snap, nil
+	})
+}
+
+// snapshot is the room's snapshot with this node's viewer count.
+func (s *Server) snapshot(ctx context.Context, room string) (protocol.Snapshot, error) {
+	snap, err := s.store.Snapshot(ctx, room)
+	if err != nil {
+		return snap, err
+	}
+	snap.Viewers = s.hub.Viewers(room)
+	return snap, nil
+}
+
+func (s *Server) handleGetRoom(w http.ResponseWriter, r *http.Request) {
+	room, err := roomParam(r)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	ctx, cancel := s.requestCtx(r)
+	defer cancel()
+	snap, err := s.snapshot(ctx, room)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, snap)
+}
+
+func (s *Server) handlePin(w http.ResponseWriter, r *http.Request) {
+	s.api(w, r, func(ctx context.Context, who auth.Identity, room string) (int, any, error) {
+		var body struct {
+			Product string `json:"product"`
+		}
+		if err := decodeBody(r, &body); err != nil {
+			return 0, nil, err
+		}
+		if body.Product == "" {
+			return 0, nil, protocol.Errorf(protocol.CodeBadRequest, "missing product")
+		}
+		if err := s.pins.Pin(ctx, who, room, body.Product); err != nil {
+			return 0, nil, err
+		}
+		return http.StatusOK, map[string]any{"ok": true, "room": room, "product": body.Product}, nil
+	})
+}
+
+func (s *Server) handleUnpin(w http.ResponseWriter, r *http.Request) {
+	s.api(w, r, func(ctx context.Context, who auth.Identity, room string) (int, any, error) {
+		if err := s.pins.Unpin(ctx, who, room); err != nil {
+			return 0, nil, err
+		}
+		return http.StatusOK, map[string]any{"ok": true, "room": room}, nil
+	})
+}
+
+// saleBody is the body of POST /api/rooms/{room}/sales, as sale_start.
+type saleBody struct {
+	Product      string          `json:"product"`
+	Price        json.RawMessage `json:"price"`
+	Quantity     json.RawMessage `json:"quantity"`
+	PerUserLimit json.RawMessage `json:"per_user_limit"`
+	DurationMS   json.RawMessage `json:"duration_ms"`
+	StartsInMS   json.RawMessage `json:"starts_in_ms"`
+}
+
+func (s *Server) handleStartSale(w http.ResponseWriter, r *http.Request) {
+	s.api(w, r, func(ctx context.Context, who auth.Identity, room string) (int, any, error) {
+		var b saleBody
+		if err := decodeBody(r, &b); err != nil {
+			return 0, nil, err
+		}
+		if b.Product == "" {
+			return 0, nil, protocol.Errorf(protocol.CodeBadRequest, "missing product")
+		}
+		f, err := protocol.DecodeSaleFields(b.Price, b.Quantity, b.PerUserLimit, b.DurationMS, b.StartsInMS)
+		if err != nil {
+			return 0, nil, err
+		}
+		sale, err := s.pins.StartSale(ctx, who, room, saleSpec(b.Product, f))
+		if err != nil {
+			return 0, nil, err
+		}
+		return http.StatusCreated, map[string]any{"sale": sale}, nil
+	})
+}
+
+func saleSpec(product string, f protocol.SaleFields) inventory.SaleSpec {
+	return inventory.SaleSpec{Product: product, Price: f.Price, Quantity: f.Quantity, PerUserLimit: f.PerUserLimit, DurationMS: f.DurationMS, StartsInMS: f.StartsInMS}
+}
+
+func (s *Server) handleStopSale(w http.ResponseWriter, r *http.Request) {
+	s.api(w, r, func(ctx context.Context, who auth.Identity, room string) (int, any, error) {
+		sale, err := s.pins.StopSale(ctx, who, room)
+		if err != nil {
+			return 0, nil, err
+		}
+		return http.StatusOK, map[string]any{"sale": sale}, nil
+	})
+}
+
+func (s *Server) handleBuy(w http.ResponseWriter, r *http.Request) {
+	s.api(w, r, func(ctx context.Context, who auth.Identity, room string) (int, any, error) {
+		var b struct {
+			ID      json.RawMessage `json:"id"`
+			Product string          `json:"product"`
+			Qty     json.RawMessage `json:"qty"`
+		}
+		if err := decodeBody(r, &b); err != nil {
+			return 0, nil, err
+		}
+		// Validate exactly as the WebSocket buy does.
+		raw, _ := json.Marshal(map[string]any{"type": protocol.TypeBuy, "id": b.ID, "room": room, "product": b.Product, "qty": b.Qty})
+		msg, _, err := protocol.DecodeClient(raw)
+		if err != nil {
+			return 0, nil, err
+		}
+		rec, err := s.buy(ctx, who, msg)
+		if err != nil {
+			return 0, nil, err
+		}
+		return http.StatusOK, rec, nil
+	})
+}
+
+// buy is a purchase from either transport, timed and counted.
+func (s *Server) buy(ctx context.Context, who auth.Identity, m protocol.ClientMessage) (inventory.Receipt, error) {
+	if !who.CanBuy() {
+		return inventory.Receipt{}, protocol.Errorf(protocol.CodeUnauthorized, "authentication required")
+	}
+	start := time.Now()
+	rec, err := s.store.Buy(ctx, inventory.BuyRequest{Room: m.Room, User: who.User, ID: m.ID, Product: m.Product, Qty: m.Qty})
+	outcome := "ok"
+	if err != nil {
+		outcome = clientError(s.log, err).Code
+	}
+	s.metrics.purchases.WithLabelValues(outcome).Inc()
+	s.metrics.purchaseLatency.Observe(time.Since(start).Seconds())
+	return rec, err
+}
+
+func (s *Server) handleOrders(w http.ResponseWriter, r *http.Request) {
+	s.api(w, r, func(ctx context.Context, who auth.Identity, room string) (int, any, error) {
+		if who.User == "" || !who.CanControl(room) {
+			return 0, nil, protocol.Errorf(protocol.CodeForbidden, "only the room's creator or an admin may read its orders")
+		}
+		q := r.URL.Query()
+		limit := 100
+		if v := q.Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1000 {
+				return 0, nil, protocol.Errorf(protocol.CodeBadRequest, "limit must be an integer from 1 to 1000")
+			}
+			limit = n
+		}
+		orders, next, err := s.store.Orders(ctx, room, q.Get("after"), limit)
+		if err != nil {
+			return 0, nil, err
+		}
+		if orders == nil {
+			orders = []inventory.Order{}
+		}
+		var nextV any
+		if next != "" {
+			nextV = next
+		}
+		return http.StatusOK, map[string]any{"orders": orders, "next": nextV}, nil
+	})
+}
+
+// handleDevToken issues tokens in development mode only.
+func (s *Server) handleDevToken(w http.ResponseWriter, r *http.Request) {
+	if !s.verifier.DevMode() {
+		writeError(w, s.log, protocol.Errorf(protocol.CodeNotFound, "/dev/token exists only in development mode (no JWT secret)"))
+		return
+	}
+	var b struct {
+		Sub   string   `json:"sub"`
+		Role  string   `json:"role"`
+		Rooms []string `json:"rooms"`
+	}
+	if err := decodeBody(r, &b); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	if b.Sub == "" {
+		b.Sub = s.verifier.Anonymous().User
+	}
+	tok, err := s.verifier.Issue(auth.Identity{User: b.Sub, Role: b.Role, Rooms: b.Rooms}, 24*time.Hour)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"token": tok})
+}
