@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The whole command starts on 127.0.0.1:0, serves, and stops cleanly when
+// its context ends (as on SIGTERM).
+func TestRunServesAndDrains(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	var logs bytes.Buffer
+	env := map[string]string{"LIVESERVER_LOG_FORMAT": "json", "LIVESERVER_DRAIN_TIMEOUT": "1s"}
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, &syncWriter{w: &logs}, func(a string) { addrc <- a })
+	}()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case err := <-done:
+		t.Fatalf("run ended early: %v", err)
+	}
+	resp, err := http.Get("http://" + addr + "/api/rooms/demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"room":"demo"`) {
+		t.Fatalf("seeded demo room: %d %s", resp.StatusCode, body)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return after its context ended")
+	}
+	out := logs.String()
+	if !strings.Contains(out, `"level":"WARN","msg":"DEVELOPMENT MODE`) || !strings.Contains(out, `"msg":"stopped"`) {
+		t.Fatalf("JSON logs from the environment's -log-format missing the dev-mode warning or the stop: %s", out)
+	}
+}
+
+func TestParseFlagsAndEnv(t *testing.T) {
+	env := map[string]string{"LIVESERVER_MAX_CONNS": "123", "LIVESERVER_REDIS_URL": "redis://x:1/0", "LIVESERVER_MSG_RATE": "7"}
+	o, err := parse([]string{"-msg-rate", "9", "-allowed-origins", "a.com"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.maxConns != 123 || o.redis != "redis://x:1/0" || o.msgRate != 9 || o.allowedOrigins != "a.com" || o.addr != ":8080" {
+		t.Fatalf("options %+v", o)
+	}
+	if _, err := parse(nil, func(k string) string {
+		if k == "LIVESERVER_MAX_CONNS" {
+			return "lots"
+		}
+		return ""
+	}, io.Discard); err == nil || !strings.Contains(err.Error(), "LIVESERVER_MAX_CONNS") {
+		t.Fatalf("bad env value: %v", err)
+	}
+	var help bytes.Buffer
+	if _, err := parse([]string{"-h"}, func(string) string { return "" }, &help); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+	for _, name := range []string{"-addr", "-jwt-secret", "-allowed-origins", "-redis", "-max-conns", "-max-rooms-per-conn", "-msg-rate", "-msg-burst", "-max-frame", "-drain-timeout", "-log-format", "LIVESERVER_"} {
+		if !strings.Contains(help.String(), name) {
+			t.Errorf("-h does not document %s", name)
+		}
+	}
+	if err := run(context.Background(), []string{"-log-format", "xml"}, func(string) string { return "" }, io.Discard, nil); err == nil {
+		t.Fatal("-log-format xml accepted")
+	}
+}
+
+// syncWriter lets the server's goroutines log while the test runs.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
