@@ -536,3 +536,17 @@ func (h *Hub) HandleReconnect() {
 	}
 	h.metrics.resyncs.Inc()
 }
+
+// Viewers is the room's viewer count as this node knows it (across nodes
+// as of the last presence report), or 0 when no one here watches it.
+func (h *Hub) Viewers(roomID string) int64 {
+	h.mu.RLock()
+	r := h.rooms[roomID]
+	h.mu.RUnlock()
+	if r == nil {
+		return 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.viewersLocked()
+}

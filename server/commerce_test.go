@@ -198,7 +198,9 @@ func TestCommerceBadInput(t *testing.T) {
 		{"GET", "/api/nothing", nil, 404, "not_found"},
 	}
 	for _, c := range cases {
-		var e struct{ Error struct{ Code, Message string } }
+		var e struct {
+			Error struct{ Code, Message string }
+		}
 		if st := n.do(t, c.method, c.path, admin, c.body, &e); st != c.status || e.Error.Code != c.code || e.Error.Message == "" {
 			t.Errorf("%s %s %v: %d %+v, want %d %s", c.method, c.path, c.body, st, e, c.status, c.code)
 		}

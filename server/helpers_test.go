@@ -107,7 +107,7 @@ type client struct {
 	msgs  chan msg
 	done  chan struct{}
 	mu    sync.Mutex
-	err   error // why the reader stopped
+	err   error          // why the reader stopped
 	stock map[string]msg // the stock message with the highest v, by product; under mu
 	nextN int
 }

@@ -155,7 +155,9 @@ func TestPinPermissions(t *testing.T) {
 	if m := viewer.next(waitLong); m["type"] != "pinned" || m["product"].(map[string]any)["id"] != "p4" {
 		t.Fatalf("after HTTP pin: %v", m)
 	}
-	var e struct{ Error struct{ Code, Message string } }
+	var e struct {
+		Error struct{ Code, Message string }
+	}
 	if st := n.do(t, "POST", "/api/rooms/demo/pin", n.token(t, "v", "viewer"), msg{"product": "p1"}, &e); st != 403 || e.Error.Code != "forbidden" {
 		t.Fatalf("viewer HTTP pin: %d %+v", st, e)
 	}
@@ -244,7 +246,7 @@ func TestBadInputKeepsConnection(t *testing.T) {
 	c := dial(t, n.wsURL(), n.token(t, "cr", "creator", "demo"))
 	cases := []struct {
 		name, raw, code string
-		reply         bool
+		reply           bool
 	}{
 		{"not JSON", `{"type":`, "bad_request", false},
 		{"not an object", `[1,2]`, "bad_request", false},
