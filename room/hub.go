@@ -251,7 +251,8 @@ func (h *Hub) Join(ctx context.Context, c *Conn, roomID string, since *uint64, r
 	h.mu.Unlock()
 
 	err := h.join(ctx, r, s, since, reply)
-	if err != nil && !rejoin {
+	if err != nil {
+		// A failed join, first or again, leaves the client out of the room.
 		h.Leave(c, roomID)
 	}
 	if err == nil {
@@ -462,7 +463,11 @@ func (r *hubRoom) deliverLocked(ev protocol.Envelope) (gap bool) {
 	r.lastSeq = ev.Seq
 	for _, s := range r.subs {
 		if s.pending {
-			s.buf = append(s.buf, ev)
+			// Past the cap the join fetches again (or, at its last attempt,
+			// leaves a gap the client repairs by joining with since).
+			if len(s.buf) < maxPendingEvents {
+				s.buf = append(s.buf, ev)
+			}
 		} else if ev.Seq > s.after {
 			s.c.Send(ev.Msg)
 		}
