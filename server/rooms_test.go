@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -469,5 +470,37 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if _, resp, err := tryDial(n.wsURL(), ""); err == nil || resp == nil || resp.StatusCode != 503 {
 		t.Fatalf("upgrade after shutdown: %v, want 503", err)
+	}
+}
+
+// Browsers from other origins are refused unless -allowed-origins lets
+// them in; clients without an Origin header are not affected.
+func TestOriginCheck(t *testing.T) {
+	dialOrigin := func(url, origin string) int {
+		ctx, cancel := contextWithTimeout(5 * time.Second)
+		defer cancel()
+		c, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {origin}}})
+		if err == nil {
+			c.CloseNow()
+			return 101
+		}
+		if resp == nil {
+			t.Fatalf("dial: %v", err)
+		}
+		return resp.StatusCode
+	}
+	n := startNode(t, server.Config{})
+	if st := dialOrigin(n.wsURL(), "https://evil.example"); st != 403 {
+		t.Fatalf("foreign origin: %d, want 403", st)
+	}
+	if st := dialOrigin(n.wsURL(), n.url); st != 101 {
+		t.Fatalf("same origin: %d, want 101", st)
+	}
+	n2 := startNode(t, server.Config{AllowedOrigins: []string{"*.shop.example"}})
+	if st := dialOrigin(n2.wsURL(), "https://m.shop.example"); st != 101 {
+		t.Fatalf("allowed origin: %d, want 101", st)
+	}
+	if st := dialOrigin(n2.wsURL(), "https://evil.example"); st != 403 {
+		t.Fatalf("other origin with a list: %d, want 403", st)
 	}
 }
