@@ -2,7 +2,7 @@ package room
 
 import (
 	"context"
-	"errors"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,40 +12,156 @@ import (
 	"github.com/liveserver/liveserver/protocol"
 )
 
-// Conn is one client connection as the hub sees it: an outbound queue with a
-// single writer, and the rooms it joined. The goroutine that calls WriteLoop
-// owns the socket's writes; anything may call Send, SendVolatile and Close.
+// Conn is one client connection as the hub sees it: an outbound queue
+// bounded in bytes, and the rooms it joined.
+//
+// Goroutines: ReadLoop's caller owns the connection's one long-lived
+// goroutine, which reads and, when it returns, ends the connection. A writer
+// goroutine exists only while there is something to send: the first Send to
+// an empty queue starts it, and it ends when the queue is empty again. So an
+// idle connection costs one parked goroutine and a few small buffers.
+// Anything may call Send and Close.
 type Conn struct {
-	hub *Hub
-	ws  *websocket.Conn
-	// User is the authenticated user, for logs; set before Register.
-	id uint64
+	hub  *Hub
+	ws   *websocket.Conn
+	cork *cork
+	id   uint64
 
 	mu         sync.Mutex
 	queue      [][]byte // ordered messages, oldest first
 	queued     int      // bytes in queue and vol
 	queueSince time.Time
-	vol        []volatileMsg // conflated messages, one per key
+	vol        []volatileMsg // conflated messages, one per room and key
+	writing    bool          // a writer goroutine is running
 	closing    bool          // no more sends; the writer closes after the queue
 	closeCode  websocket.StatusCode
 	closeWhy   string
 	rooms      map[string]*sub // rooms joined or joining, by id
 
-	wake      chan struct{} // cap 1: the writer has work
-	done      chan struct{} // closed when the writer has ended
-	doneOnce  sync.Once
-	writeFrom atomic.Int64 // unix nanos when the current write started, 0 when idle
-	lastRead  atomic.Int64 // unix nanos of the last frame or pong from the client
-	pinging   atomic.Bool
+	inMu     sync.Mutex
+	inCond   *sync.Cond // signals room in inbox, and the handler's end
+	inbox    []inMsg    // client messages waiting for the handler
+	handling bool       // a handler goroutine is running
+
+	done     chan struct{} // closed when the connection has ended
+	lastRead atomic.Int64  // unix nanos of the last frame or pong from the client
+	pinging  atomic.Bool
 }
+
+type inMsg struct {
+	typ  websocket.MessageType
+	data []byte
+}
+
+// maxInbox is how many client messages may wait for the handler before the
+// reader stops reading (and TCP pushes back on the client).
+const maxInbox = 32
 
 type volatileMsg struct {
 	room, key string
 	msg       []byte
 }
 
-// errClosed is returned by WriteLoop after a close the hub asked for.
-var errClosed = errors.New("room: connection closed")
+// AcceptOptions configures Accept.
+type AcceptOptions struct {
+	// OriginPatterns are the browser origins allowed besides the server's
+	// own host ("*" allows any); see websocket.AcceptOptions.
+	OriginPatterns []string
+	// ReadLimit is the largest client message in bytes; a larger one
+	// closes the connection with 1009.
+	ReadLimit int64
+}
+
+// Accept upgrades an HTTP request to a WebSocket connection registered with
+// the hub. On error the response has been written. The caller must run
+// ReadLoop (usually in a new goroutine: the HTTP handler may return).
+func (h *Hub) Accept(w http.ResponseWriter, r *http.Request, opts AcceptOptions) (*Conn, error) {
+	ck := &cork{}
+	aopts := &websocket.AcceptOptions{OriginPatterns: opts.OriginPatterns}
+	for _, o := range opts.OriginPatterns {
+		if o == "*" {
+			aopts.InsecureSkipVerify = true
+		}
+	}
+	ws, err := websocket.Accept(&hijacker{ResponseWriter: w, cork: ck}, r, aopts)
+	if err != nil {
+		return nil, err
+	}
+	if opts.ReadLimit > 0 {
+		ws.SetReadLimit(opts.ReadLimit)
+	}
+	c := &Conn{hub: h, ws: ws, cork: ck, id: h.nextID.Add(1), rooms: make(map[string]*sub), done: make(chan struct{})}
+	c.inCond = sync.NewCond(&c.inMu)
+	c.MarkRead()
+	if err := h.register(c); err != nil {
+		ws.Close(protocol.CloseGoingAway, "server shutting down")
+		return nil, err
+	}
+	return c, nil
+}
+
+// ReadLoop reads client messages and passes each to handle, in order, until
+// the connection ends; then it waits for the last handle to return and
+// unregisters the connection.
+//
+// handle runs on a goroutine of its own that exists only while messages
+// wait, so the reading goroutine, parked in Read for most of a connection's
+// life, keeps a small stack however deep handling goes.
+func (c *Conn) ReadLoop(handle func(typ websocket.MessageType, data []byte)) {
+	defer close(c.done)
+	defer c.hub.unregister(c)
+	defer c.ws.CloseNow()
+	defer c.waitHandler()
+	for {
+		// No context: a cancellable one costs a registration per read. The
+		// hub ends a connection by closing it, which ends this Read.
+		typ, data, err := c.ws.Read(context.Background())
+		if err != nil {
+			return
+		}
+		c.MarkRead()
+		c.inMu.Lock()
+		for len(c.inbox) >= maxInbox {
+			c.inCond.Wait()
+		}
+		c.inbox = append(c.inbox, inMsg{typ, data})
+		if !c.handling {
+			c.handling = true
+			go c.handleLoop(handle)
+		}
+		c.inMu.Unlock()
+	}
+}
+
+// handleLoop is the handler goroutine: it ends when the inbox is empty.
+func (c *Conn) handleLoop(handle func(typ websocket.MessageType, data []byte)) {
+	for {
+		c.inMu.Lock()
+		if len(c.inbox) == 0 {
+			c.inbox = nil
+			c.handling = false
+			c.inCond.Broadcast()
+			c.inMu.Unlock()
+			return
+		}
+		m := c.inbox[0]
+		c.inbox[0] = inMsg{}
+		c.inbox = c.inbox[1:]
+		c.inCond.Broadcast()
+		c.inMu.Unlock()
+		handle(m.typ, m.data)
+	}
+}
+
+// waitHandler drops unhandled messages and waits for the handler to end.
+func (c *Conn) waitHandler() {
+	c.inMu.Lock()
+	defer c.inMu.Unlock()
+	c.inbox = nil
+	for c.handling {
+		c.inCond.Wait()
+	}
+}
 
 // Send queues an ordered message (a reply, an error, an event). It never
 // blocks; if the queue would pass the byte limit the connection is closed as
@@ -70,7 +186,7 @@ func (c *Conn) sendLocked(msg []byte) bool {
 	}
 	c.queue = append(c.queue, msg)
 	c.queued += len(msg)
-	c.signal()
+	c.startWriterLocked()
 	return true
 }
 
@@ -97,13 +213,13 @@ func (c *Conn) sendVolatileLocked(room, key string, msg []byte) {
 	}
 	c.vol = append(c.vol, volatileMsg{room, key, msg})
 	c.queued += len(msg)
-	c.signal()
+	c.startWriterLocked()
 }
 
-func (c *Conn) signal() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
+func (c *Conn) startWriterLocked() {
+	if !c.writing {
+		c.writing = true
+		go c.writeLoop()
 	}
 }
 
@@ -136,55 +252,52 @@ func (c *Conn) closeLocked(code websocket.StatusCode, reason string) {
 	}
 	c.closing = true
 	c.closeCode, c.closeWhy = code, reason
-	c.signal()
+	c.startWriterLocked()
 }
 
-// Done is closed when the connection's writer has ended.
+// Done is closed when the connection has ended.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
 // MarkRead records activity from the client (keepalive).
 func (c *Conn) MarkRead() { c.lastRead.Store(time.Now().UnixNano()) }
 
-// WriteLoop writes queued messages until ctx ends, the socket fails, or a
-// Close has been written. Several queued messages go in one frame, separated
-// by '\n'. It always returns a non-nil error.
-func (c *Conn) WriteLoop(ctx context.Context) error {
-	defer c.doneOnce.Do(func() { close(c.done) })
+// writeLoop is the writer goroutine: it sends what is queued, several
+// messages to a frame separated by '\n', and ends when the queue is empty,
+// after the close handshake if one was asked for, or when a write fails.
+func (c *Conn) writeLoop() {
 	var buf []byte
 	for {
-		select {
-		case <-c.wake:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		for {
-			frame, n, owned, closing := c.take(buf[:0])
-			if n > 0 {
-				c.writeFrom.Store(time.Now().UnixNano())
-				err := c.ws.Write(ctx, websocket.MessageText, frame)
-				c.writeFrom.Store(0)
-				if err != nil {
-					return err
-				}
-				c.hub.metrics.messages.Add(float64(n))
-				c.hub.metrics.frames.Inc()
-				c.hub.metrics.bytes.Add(float64(len(frame)))
-				if owned && cap(frame) <= maxKeptBuffer {
-					buf = frame
-				}
-				continue
-			}
+		frame, n, owned, closing := c.take(buf[:0])
+		if n == 0 {
 			if closing {
 				c.mu.Lock()
 				code, why := c.closeCode, c.closeWhy
 				c.mu.Unlock()
-				c.ws.Close(code, why)
-				return errClosed
+				c.ws.Close(code, why) // waits for the client's close, at most 5s
 			}
-			break
+			return
 		}
-		// Keep no buffer while idle: an idle connection should cost little.
-		buf = nil
+		c.cork.start()
+		// No context: the write is corked (memory only), and flush's socket
+		// write is watched by the hub's sweeper.
+		err := c.ws.Write(context.Background(), websocket.MessageText, frame)
+		if ferr := c.cork.flush(); err == nil {
+			err = ferr
+		}
+		if err != nil {
+			c.ws.CloseNow()
+			c.mu.Lock()
+			c.closing, c.writing = true, false
+			c.queue, c.vol, c.queued = nil, nil, 0
+			c.mu.Unlock()
+			return
+		}
+		c.hub.metrics.messages.Add(float64(n))
+		c.hub.metrics.frames.Inc()
+		c.hub.metrics.bytes.Add(float64(len(frame)))
+		if owned && cap(frame) <= maxKeptBuffer {
+			buf = frame
+		}
 	}
 }
 
@@ -195,9 +308,10 @@ const (
 
 // take moves queued messages into one frame: ordered messages first, then
 // the conflated ones (so a room's volatile messages never overtake its
-// snapshot). n is the number of messages taken.
-// A lone message is returned as it is (owned false): it is shared with other
-// connections and must not be written into.
+// snapshot). n is the number of messages taken; when it is 0 and the
+// connection is not closing, the writer is marked stopped, under the same
+// lock, so no Send is missed. A lone message is returned as it is (owned
+// false): it is shared with other connections and must not be written into.
 func (c *Conn) take(buf []byte) (frame []byte, n int, owned, closing bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -243,6 +357,9 @@ func (c *Conn) take(buf []byte) (frame []byte, n int, owned, closing bool) {
 	}
 	if c.queued > 0 {
 		c.queueSince = time.Now()
+	}
+	if n == 0 && !c.closing {
+		c.writing = false
 	}
 	if frame != nil {
 		return frame, n, false, c.closing

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/liveserver/liveserver/protocol"
@@ -167,30 +166,20 @@ func (h *Hub) Run() error {
 	return nil
 }
 
-// Register adds a connection. The caller must run c.WriteLoop and call
-// Unregister when the connection ends.
-func (h *Hub) Register(ws *websocket.Conn) (*Conn, error) {
-	c := &Conn{
-		hub:   h,
-		ws:    ws,
-		id:    h.nextID.Add(1),
-		rooms: make(map[string]*sub),
-		wake:  make(chan struct{}, 1),
-		done:  make(chan struct{}),
-	}
-	c.MarkRead()
+// register adds a connection, unless the hub is shutting down.
+func (h *Hub) register(c *Conn) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closing.Load() {
-		return nil, ErrShuttingDown
+		return ErrShuttingDown
 	}
 	h.conns[c] = struct{}{}
 	h.metrics.conns.Inc()
-	return c, nil
+	return nil
 }
 
-// Unregister removes a connection and its subscriptions.
-func (h *Hub) Unregister(c *Conn) {
+// unregister removes a connection and its subscriptions.
+func (h *Hub) unregister(c *Conn) {
 	c.mu.Lock()
 	c.closing = true
 	rooms := make([]string, 0, len(c.rooms))

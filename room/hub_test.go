@@ -47,30 +47,14 @@ func newHubFixture(t *testing.T) *hubFixture {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := websocket.Accept(w, r, nil)
+		c, err := hub.Accept(w, r, AcceptOptions{})
 		if err != nil {
 			return
 		}
-		c, err := hub.Register(ws)
-		if err != nil {
-			return
-		}
-		defer hub.Unregister(c)
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		go func() {
-			defer cancel()
-			for {
-				if _, _, err := ws.Read(ctx); err != nil {
-					return
-				}
-			}
-		}()
-		if err := hub.Join(ctx, c, "r", nil, nil); err != nil {
+		if err := hub.Join(context.Background(), c, "r", nil, nil); err != nil {
 			t.Errorf("join: %v", err)
-			return
 		}
-		c.WriteLoop(ctx)
+		go c.ReadLoop(func(websocket.MessageType, []byte) {})
 	}))
 	t.Cleanup(func() {
 		ts.Close()
@@ -169,7 +153,7 @@ func TestHubResyncsWithSnapshot(t *testing.T) {
 // are conflated per room and key.
 func TestConnBatchesAndConflates(t *testing.T) {
 	h := NewHub(Config{Source: inventory.NewMemoryStore(inventory.MemoryConfig{})})
-	c := &Conn{hub: h, wake: make(chan struct{}, 1), done: make(chan struct{}), rooms: map[string]*sub{}}
+	c := &Conn{hub: h, done: make(chan struct{}), rooms: map[string]*sub{}, writing: true} // no writer: the test takes
 	c.Send([]byte(`{"n":1}`))
 	c.mu.Lock()
 	c.sendVolatileLocked("r", protocol.StockKey("a"), []byte(`{"stock":1}`))
@@ -199,7 +183,7 @@ func TestConnBatchesAndConflates(t *testing.T) {
 // after a slow_consumer error.
 func TestConnSlowConsumer(t *testing.T) {
 	h := NewHub(Config{Source: inventory.NewMemoryStore(inventory.MemoryConfig{}), MaxQueueBytes: 100})
-	c := &Conn{hub: h, wake: make(chan struct{}, 1), done: make(chan struct{}), rooms: map[string]*sub{}}
+	c := &Conn{hub: h, done: make(chan struct{}), rooms: map[string]*sub{}, writing: true} // no writer: the test takes
 	if !c.Send(bytes.Repeat([]byte("x"), 60)) {
 		t.Fatal("first message refused")
 	}

@@ -89,10 +89,10 @@ func (h *Hub) sweep() {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for c := range h.conns {
-		if from := c.writeFrom.Load(); from != 0 && now-from > stallLimit {
+		if from := c.cork.since.Load(); from != 0 && now-from > stallLimit {
 			h.metrics.slowClosed.Inc()
 			h.log.Info("closing a connection whose writes stalled", "conn", c.id)
-			go c.ws.CloseNow() // unblocks the stalled Write; the writer then ends
+			go c.ws.CloseNow() // unblocks the stalled write; the writer then ends
 			continue
 		}
 		if now-c.lastRead.Load() > pingAfter && c.pinging.CompareAndSwap(false, true) {

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -15,22 +14,32 @@ import (
 	"github.com/liveserver/liveserver/room"
 )
 
-// handleWS upgrades GET /ws. Its goroutine owns the connection's writes and
-// starts the one goroutine that reads; both end before it returns.
+// handleWS upgrades GET /ws. After the upgrade one goroutine, owned by the
+// server and waited for in Shutdown, reads the connection until it ends;
+// the handler itself returns, so an idle connection keeps no HTTP state.
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if !s.enter() {
 		s.metrics.refused.WithLabelValues("draining").Inc()
 		writeError(w, s.log, protocol.Errorf(protocol.CodeUnavailable, "this node is shutting down; connect to another"))
 		return
 	}
-	defer s.handlers.Done()
+	handed := false
+	defer func() {
+		if !handed {
+			s.handlers.Done()
+		}
+	}()
 	if s.active.Add(1) > int64(s.cfg.MaxConns) {
 		s.active.Add(-1)
 		s.metrics.refused.WithLabelValues("max_conns").Inc()
 		writeError(w, s.log, protocol.Errorf(protocol.CodeUnavailable, "this node is at its connection limit; try another or retry later"))
 		return
 	}
-	defer s.active.Add(-1)
+	defer func() {
+		if !handed {
+			s.active.Add(-1)
+		}
+	}()
 
 	sess := &session{s: s}
 	tok, ok := auth.TokenFromRequest(r)
@@ -52,56 +61,32 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		sess.setIdentity(s.verifier.Anonymous())
 	}
 
-	ws, err := websocket.Accept(w, r, s.acceptOptions())
+	c, err := s.hub.Accept(w, r, room.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins, ReadLimit: s.cfg.MaxFrame})
 	if err != nil {
 		s.metrics.refused.WithLabelValues("upgrade").Inc()
 		return // Accept has answered (403 for a forbidden origin, 400 otherwise)
 	}
-	ws.SetReadLimit(s.cfg.MaxFrame)
-	c, err := s.hub.Register(ws)
-	if err != nil {
-		ws.Close(protocol.CloseGoingAway, "server shutting down")
-		return
-	}
-	defer s.hub.Unregister(c)
 	sess.c = c
 	if s.cfg.MsgRate > 0 {
 		sess.limiter = rate.NewLimiter(rate.Limit(s.cfg.MsgRate), s.cfg.MsgBurst)
 	}
+	var stopAuthTimer func() bool
 	if !sess.authed.Load() {
-		stop := time.AfterFunc(s.cfg.AuthTimeout, func() {
+		stopAuthTimer = time.AfterFunc(s.cfg.AuthTimeout, func() {
 			if !sess.authed.Load() {
 				c.Close(protocol.ClosePolicy, "authentication timeout", protocol.ErrorMessage(now(), protocol.Errorf(protocol.CodeUnauthorized, "no valid auth message within %s", s.cfg.AuthTimeout)))
 			}
-		})
-		defer stop.Stop()
+		}).Stop
 	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	readDone := make(chan struct{})
+	handed = true
 	go func() {
-		defer close(readDone)
-		defer cancel()
-		sess.readLoop(ctx, ws)
-	}()
-	err = c.WriteLoop(ctx)
-	cancel()
-	<-readDone
-	ws.CloseNow()
-	if st := websocket.CloseStatus(err); err != nil && !errors.Is(err, context.Canceled) && st != websocket.StatusNormalClosure && st != websocket.StatusGoingAway && st == -1 {
-		s.log.Debug("connection ended", "err", err)
-	}
-}
-
-func (s *Server) acceptOptions() *websocket.AcceptOptions {
-	opts := &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins}
-	for _, o := range s.cfg.AllowedOrigins {
-		if o == "*" {
-			opts.InsecureSkipVerify = true
+		defer s.handlers.Done()
+		defer s.active.Add(-1)
+		if stopAuthTimer != nil {
+			defer stopAuthTimer()
 		}
-	}
-	return opts
+		c.ReadLoop(sess.onMessage)
+	}()
 }
 
 func now() int64 { return protocol.Millis(time.Now()) }
@@ -123,19 +108,13 @@ func (ss *session) setIdentity(who auth.Identity) {
 	ss.authed.Store(true)
 }
 
-func (ss *session) readLoop(ctx context.Context, ws *websocket.Conn) {
-	for {
-		typ, data, err := ws.Read(ctx)
-		if err != nil {
-			return
-		}
-		ss.c.MarkRead()
-		if typ != websocket.MessageText {
-			ss.fail("", protocol.Errorf(protocol.CodeBadRequest, "binary frames are not supported; send JSON text frames"))
-			continue
-		}
-		ss.handle(ctx, data)
+// onMessage handles one client message on the connection's read goroutine.
+func (ss *session) onMessage(typ websocket.MessageType, data []byte) {
+	if typ != websocket.MessageText {
+		ss.fail("", protocol.Errorf(protocol.CodeBadRequest, "binary frames are not supported; send JSON text frames"))
+		return
 	}
+	ss.handle(context.Background(), data)
 }
 
 // fail answers a message with an error: a reply when it has an id, else an

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -35,6 +36,7 @@ func main() {
 // options are the command's flags.
 type options struct {
 	addr, jwtSecret, allowedOrigins, redis, logFormat, logLevel string
+	debugAddr                                                   string
 	maxConns, maxRoomsPerConn, msgBurst, maxQueueBytes          int
 	msgRate                                                     float64
 	maxFrame                                                    int64
@@ -59,6 +61,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 10*time.Second, "on SIGINT/SIGTERM, time over which connections are closed with 1001 before exit")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&o.debugAddr, "debug-addr", "", "address for net/http/pprof (/debug/pprof/), e.g. 127.0.0.1:6060; empty: off. Never expose it publicly")
 	fs.BoolVar(&o.seedDemo, "seed-demo", true, "create the room \"demo\" with sample products if it does not exist")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: liveserver [flags]\n\nEvery flag can also be set with an environment variable: LIVESERVER_ and the flag's\nname in capitals with dashes as underscores (-jwt-secret: LIVESERVER_JWT_SECRET).\nLIVESERVER_REDIS_URL is accepted for -redis too. Flags win over the environment.\n\nFlags:\n")
@@ -172,6 +175,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
+	if o.debugAddr != "" {
+		stopDebug, err := serveDebug(o.debugAddr, log)
+		if err != nil {
+			srv.Close()
+			ln.Close()
+			return err
+		}
+		defer stopDebug()
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 
@@ -196,4 +208,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	<-serveErr
 	log.Info("stopped")
 	return nil
+}
+
+// serveDebug serves the pprof handlers on their own listener, apart from
+// the public mux. The returned function stops it.
+func serveDebug(addr string, log *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("-debug-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		hs.Serve(ln)
+	}()
+	log.Info("pprof listening", "addr", ln.Addr().String())
+	return func() { hs.Close(); <-done }, nil
 }
