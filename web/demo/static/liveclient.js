@@ -1,0 +1,921 @@
+// liveclient.js: a small, dependency-free browser client for the liveserver
+// wire protocol, version 1 (docs/PROTOCOL.md). It is an ES module with no
+// imports; copy it into any web app.
+//
+//   import { LiveClient, devTokenProvider } from './liveclient.js';
+//   const client = new LiveClient({ token: devTokenProvider({ role: 'viewer' }) });
+//   const room = client.join('demo');          // live state of the room
+//   client.on('change', (e) => render(room));  // any change of room state
+//   client.connect();
+//   const reply = await client.buy({ room: 'demo', product: 'p1' });
+//
+// What it does for you:
+//   - connects to ws(s)://<host>/ws and authenticates with a first
+//     {"type":"auth","token"} message (browsers cannot set headers);
+//   - joins rooms, and on reconnect re-joins with `since` (the last applied
+//     seq) so the server replays only what was missed; on a seq gap it
+//     re-joins with `since` on the same connection;
+//   - reconnects with jittered exponential backoff, and detects dead
+//     connections with ping/pong;
+//   - splits server frames on '\n' (the server batches messages);
+//   - applies `stock` only when its `v` is higher than the one it knows;
+//   - correlates requests and replies by `id` with promises and timeouts,
+//     and resends idempotent requests (`buy`) with the same id after a
+//     reconnect, so a purchase is never taken twice;
+//   - estimates the offset between the server's clock and the local clock
+//     from the `ts` of every message and from ping round trips, so sale
+//     countdowns follow the server's clock (serverNow()).
+
+/** Error codes of the protocol, plus the client's own (timeout, disconnected, closed). */
+export const ErrorCode = Object.freeze({
+  BadRequest: 'bad_request',
+  Unauthorized: 'unauthorized',
+  Forbidden: 'forbidden',
+  NotFound: 'not_found',
+  SoldOut: 'sold_out',
+  LimitExceeded: 'limit_exceeded',
+  SaleNotLive: 'sale_not_live',
+  RateLimited: 'rate_limited',
+  TooManyRooms: 'too_many_rooms',
+  Unavailable: 'unavailable',
+  Internal: 'internal',
+  // Client side: no answer in time, connection lost before the answer, client closed.
+  Timeout: 'timeout',
+  Disconnected: 'disconnected',
+  Closed: 'closed',
+});
+
+/** A failed request: `code` is one of ErrorCode, `reply` the server's reply if any. */
+export class LiveError extends Error {
+  constructor(code, message, reply) {
+    super(message || code);
+    this.name = 'LiveError';
+    this.code = code;
+    this.reply = reply || null;
+  }
+}
+
+// A monotonic local clock in Unix milliseconds: immune to wall-clock steps.
+const localNow = () => performance.timeOrigin + performance.now();
+
+/** A random UUID (v4), also outside secure contexts. */
+export function randomId(prefix = '') {
+  if (globalThis.crypto && typeof crypto.randomUUID === 'function' && globalThis.isSecureContext) {
+    return prefix + crypto.randomUUID();
+  }
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  return `${prefix}${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** A valid room id: 1 to 64 characters of [A-Za-z0-9_-]. */
+export const isRoomId = (s) => typeof s === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(s);
+
+/**
+ * Formats a price given in minor units (cents) in its currency, e.g.
+ * formatMoney(1999, 'USD') is "$19.99" and formatMoney(500, 'JPY') is "¥500".
+ */
+export function formatMoney(minor, currency = 'USD', locale = undefined) {
+  let fmt;
+  try {
+    fmt = new Intl.NumberFormat(locale, { style: 'currency', currency });
+  } catch {
+    fmt = new Intl.NumberFormat(locale, { style: 'currency', currency: 'USD' });
+  }
+  const digits = fmt.resolvedOptions().maximumFractionDigits;
+  return fmt.format(Number(minor) / 10 ** digits);
+}
+
+/** The number of minor units of a currency (2 for USD, 0 for JPY). */
+export function currencyDigits(currency = 'USD') {
+  try {
+    return new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits;
+  } catch {
+    return 2;
+  }
+}
+
+/**
+ * ClockSync estimates offset = serverClock - localClock.
+ *
+ * A message stamped `ts` by the server and received locally at `recv` bounds
+ * the offset from below (the server stamped it before we got it):
+ * offset >= ts - recv. A pong stamped `ts` for a ping sent at `sent` bounds it
+ * from above too: offset <= ts - sent. The estimate is the midpoint of the
+ * ping with the smallest round trip (NTP's rule), clamped into the bounds;
+ * before the first pong it is the best lower bound. Call reset() on every new
+ * connection: the estimate is recomputed from scratch after a reconnect.
+ */
+export class ClockSync {
+  constructor() {
+    this.reset();
+  }
+
+  reset() {
+    this.lower = -Infinity;
+    this.upper = Infinity;
+    this.samples = [];
+    this.offset = null;
+    this.rtt = null;
+  }
+
+  /** Any server message: returns true when the estimate changed. */
+  observe(ts, recv = localNow()) {
+    if (!Number.isFinite(ts)) return false;
+    const lb = ts - recv;
+    if (lb <= this.lower) return false;
+    if (lb > this.upper + 1) this._restart(); // the server's clock stepped
+    this.lower = lb;
+    return this._update();
+  }
+
+  /** A pong: returns true when the estimate changed. */
+  observePong(ts, sent, recv = localNow()) {
+    if (!Number.isFinite(ts)) return false;
+    const ub = ts - sent;
+    if (ub < this.lower - 1) this._restart(); // the server's clock stepped
+    const rtt = Math.max(0, recv - sent);
+    this.samples.push({ rtt, offset: ts - (sent + recv) / 2 });
+    if (this.samples.length > 16) this.samples.shift();
+    this.upper = Math.min(this.upper, ub);
+    this.lower = Math.max(this.lower, ts - recv);
+    return this._update();
+  }
+
+  _restart() {
+    this.lower = -Infinity;
+    this.upper = Infinity;
+    this.samples = [];
+  }
+
+  _update() {
+    let best = null;
+    for (const s of this.samples) if (!best || s.rtt < best.rtt) best = s;
+    let est = best ? best.offset : this.lower;
+    if (!Number.isFinite(est)) return false;
+    if (this.lower <= this.upper) est = Math.min(Math.max(est, this.lower), this.upper);
+    this.rtt = best ? best.rtt : this.rtt;
+    const changed = this.offset === null || Math.abs(est - this.offset) >= 1;
+    this.offset = est;
+    return changed;
+  }
+}
+
+const DEFAULTS = Object.freeze({
+  requestTimeout: 10000, // ms until a request without an answer fails with `timeout`
+  authTimeout: 8000, // ms to wait for the reply to `auth` (the server closes at 10 s)
+  backoffBase: 500, // first reconnect delay, ms (then doubled per attempt)
+  backoffMax: 15000, // longest reconnect delay, ms
+  pingInterval: 20000, // keepalive ping period, ms
+  pingTimeout: 10000, // ms without a pong before the connection counts as dead
+  stableAfter: 10000, // a connection live this long resets the backoff
+  refreshStock: true, // after a resumed join, fetch GET /api/rooms/{room} for current stock
+});
+
+function newRoom(id) {
+  return {
+    id,
+    joined: false, // the server acknowledged our join on this connection
+    seq: null, // last applied event seq; null: no state yet
+    title: '',
+    products: new Map(), // id -> product, in catalog order
+    pinned: null, // the pinned product or null
+    sale: null, // the current sale or null (state 'ended' is kept until the next snapshot)
+    viewers: 0,
+    stock: new Map(), // product id -> {remaining, v}: highest v wins
+    error: null, // LiveError of the last failed join
+    resyncing: false, // a join with `since` is in flight after a seq gap
+    lastResync: 0,
+  };
+}
+
+/**
+ * LiveClient is one WebSocket connection to a liveserver node, kept alive
+ * across disconnects. It is an EventTarget; events (CustomEvent, payload in
+ * `detail`; or use on(type, fn), which passes the detail):
+ *
+ *   state      {state, code, delay, attempt}  connecting, authenticating,
+ *              joining, live, reconnecting, closed
+ *   change     {room, reason}   any change of a room's state (reason: the message type)
+ *   snapshot, pinned, unpinned, sale, catalog   {room, msg}
+ *   stock      {room, product, remaining, v}    only when applied (higher v)
+ *   viewers    {room, count}
+ *   purchase   {room, product, qty, buyer, ts}
+ *   joined     {room}           join acknowledged
+ *   joinerror  {room, error}
+ *   clock      {offset, rtt}
+ *   servererror {code, message} an `error` message from the server
+ *   message    {msg}            every message received
+ */
+export class LiveClient extends EventTarget {
+  /**
+   * @param {object} [options]
+   * @param {string} [options.url] WebSocket URL; default ws(s)://<this host>/ws
+   * @param {string|function} [options.token] a token, or an async function
+   *   ({refresh}) => token|null called before every connection attempt
+   *   (refresh is true after the server refused the last token)
+   */
+  constructor(options = {}) {
+    super();
+    this.options = { ...DEFAULTS, ...options };
+    this.url = options.url || defaultURL();
+    const t = options.token;
+    this.tokenProvider = typeof t === 'function' ? t : t ? async () => t : null;
+    this.token = null;
+    this.state = 'idle';
+    this.rooms = new Map();
+    this.clock = new ClockSync();
+    this.pending = new Map(); // request id -> record
+    this.ws = null;
+    this.connId = 0;
+    this.ready = false; // authenticated on the current connection
+    this.attempt = 0;
+    this.stopped = true;
+    this.refreshToken = false;
+    this.lastClose = null;
+    this.reconnectAt = null;
+    this._timer = null;
+    this._stableTimer = null;
+    this._pingTimer = null;
+    this._pings = new Map(); // ping id -> {sent, timer}
+    this._n = 0;
+    if (typeof window !== 'undefined') {
+      window.addEventListener('online', () => this.state === 'reconnecting' && this._open());
+    }
+  }
+
+  /** Subscribes fn(detail) to an event; returns the unsubscribe function. */
+  on(type, fn) {
+    const h = (e) => fn(e.detail);
+    this.addEventListener(type, h);
+    return () => this.removeEventListener(type, h);
+  }
+
+  /** The server's clock now, in Unix milliseconds (the local clock until an estimate exists). */
+  serverNow() {
+    return localNow() + (this.clock.offset ?? 0);
+  }
+
+  /** serverClock - localClock in ms, or null before the first message. */
+  get clockOffset() {
+    return this.clock.offset;
+  }
+
+  /** Smallest ping round trip on this connection, ms, or null. */
+  get rtt() {
+    return this.clock.rtt;
+  }
+
+  /** Starts connecting (and keeps reconnecting until close()). */
+  connect() {
+    if (!this.stopped) return this;
+    this.stopped = false;
+    this._open();
+    return this;
+  }
+
+  /** Closes the connection for good; pending requests fail with `closed`. */
+  close() {
+    this.stopped = true;
+    clearTimeout(this._timer);
+    const ws = this.ws;
+    this._teardown(1000, 'client closed');
+    if (ws) {
+      try {
+        ws.close(1000, 'bye');
+      } catch {
+        /* already closed */
+      }
+    }
+    for (const rec of this.pending.values()) this._settle(rec, new LiveError(ErrorCode.Closed, 'client closed'));
+    this._setState('closed', { code: 1000 });
+  }
+
+  /** Joins a room (now or once connected) and returns its live state object. */
+  join(roomId) {
+    if (!isRoomId(roomId)) throw new LiveError(ErrorCode.BadRequest, `invalid room id ${JSON.stringify(roomId)}`);
+    let r = this.rooms.get(roomId);
+    if (!r) {
+      r = newRoom(roomId);
+      this.rooms.set(roomId, r);
+      if (this.ready) this._joinRoom(r);
+    }
+    return r;
+  }
+
+  /** Leaves a room and forgets its state. */
+  leave(roomId) {
+    if (!this.rooms.delete(roomId)) return;
+    if (this.ready) this._sendRaw({ type: 'leave', room: roomId });
+  }
+
+  /** The state object of a joined room, or undefined. */
+  room(roomId) {
+    return this.rooms.get(roomId);
+  }
+
+  /**
+   * Sends a request and resolves with the server's reply when `ok`, or
+   * rejects with a LiveError (the server's error code, or timeout /
+   * disconnected / closed). A request made while disconnected is sent once
+   * connected. `id` is generated unless given; calling again with the id of
+   * a request still pending returns the same promise and sends nothing.
+   * With resend: true (idempotent requests) a request whose connection broke
+   * before the answer is sent again, with the same id, after reconnecting.
+   */
+  request(msg, { timeout = this.options.requestTimeout, resend = false } = {}) {
+    const id = msg.id || this._nextId('c');
+    const existing = this.pending.get(id);
+    if (existing) return existing.promise;
+    const rec = { id, msg: { ...msg, id }, resend, internal: false, conn: 0, sentAt: 0 };
+    rec.promise = new Promise((resolve, reject) => {
+      rec.resolve = resolve;
+      rec.reject = reject;
+    });
+    rec.timer = setTimeout(() => {
+      this._settle(rec, new LiveError(ErrorCode.Timeout, `no answer to ${msg.type} within ${timeout} ms`));
+    }, timeout);
+    this.pending.set(id, rec);
+    if (this.ready) this._sendRecord(rec);
+    return rec.promise;
+  }
+
+  /**
+   * Buys a product. Pass the same `id` to retry a purchase whose answer was
+   * lost: the server answers a repeated id with the first answer and never
+   * takes stock twice. Resolves with {order, product, qty, price, remaining}.
+   */
+  buy({ room, product, qty = 1, id = randomId() }, opts = {}) {
+    return this.request({ type: 'buy', id, room, product, qty }, { resend: true, ...opts });
+  }
+
+  pin(room, product, opts) {
+    return this.request({ type: 'pin', room, product }, opts);
+  }
+
+  unpin(room, opts) {
+    return this.request({ type: 'unpin', room }, opts);
+  }
+
+  /** sale: {product, price, quantity, per_user_limit, duration_ms, starts_in_ms?} */
+  saleStart(room, sale, opts) {
+    return this.request({ ...sale, type: 'sale_start', room }, opts);
+  }
+
+  saleStop(room, opts) {
+    return this.request({ type: 'sale_stop', room }, opts);
+  }
+
+  /** The token used on the current connection (for HTTP API calls). */
+  async getToken() {
+    if (!this.token && this.tokenProvider) this.token = await this.tokenProvider({ refresh: false });
+    return this.token;
+  }
+
+  // ---- connection ----
+
+  async _open() {
+    clearTimeout(this._timer);
+    this._timer = null;
+    this.reconnectAt = null;
+    const conn = ++this.connId;
+    this._setState('connecting', { attempt: this.attempt });
+    if (this.tokenProvider) {
+      try {
+        this.token = await this.tokenProvider({ refresh: this.refreshToken });
+        this.refreshToken = false;
+      } catch (err) {
+        if (conn !== this.connId || this.stopped) return;
+        this._emit('servererror', { code: err.code || ErrorCode.Unavailable, message: `token: ${err.message}` });
+        this._scheduleReconnect(0);
+        return;
+      }
+      if (conn !== this.connId || this.stopped) return;
+    }
+    let ws;
+    try {
+      ws = new WebSocket(this.url);
+    } catch (err) {
+      this._emit('servererror', { code: ErrorCode.BadRequest, message: err.message });
+      this._scheduleReconnect(0);
+      return;
+    }
+    this.ws = ws;
+    this.clock.reset();
+    ws.onopen = () => conn === this.connId && this._onOpen(conn);
+    ws.onmessage = (ev) => conn === this.connId && this._onFrame(ev.data);
+    ws.onclose = (ev) => conn === this.connId && this._onClose(ev.code, ev.reason);
+    ws.onerror = () => {}; // a close event follows
+  }
+
+  async _onOpen(conn) {
+    if (this.token) {
+      this._setState('authenticating');
+      // auth is the first message on the connection; pings follow it.
+      const auth = this._call({ type: 'auth', token: this.token }, this.options.authTimeout);
+      this._startPings(conn);
+      try {
+        await auth;
+      } catch (err) {
+        if (conn !== this.connId) return;
+        if (err.code === ErrorCode.Unauthorized || err.code === ErrorCode.Forbidden) this.refreshToken = true;
+        this._emit('servererror', { code: err.code, message: `auth: ${err.message}` });
+        this._drop(conn, 'auth failed');
+        return;
+      }
+      if (conn !== this.connId) return;
+    } else {
+      this._startPings(conn);
+    }
+    this.ready = true;
+    this._setState('joining');
+    for (const rec of this.pending.values()) {
+      if (!rec.internal && rec.conn !== conn) this._sendRecord(rec);
+    }
+    const joins = [...this.rooms.values()].map((r) => this._joinRoom(r));
+    await Promise.allSettled(joins);
+    if (conn !== this.connId) return;
+    this._setState('live');
+    clearTimeout(this._stableTimer);
+    this._stableTimer = setTimeout(() => {
+      this.attempt = 0;
+    }, this.options.stableAfter);
+  }
+
+  _joinRoom(r) {
+    const msg = { type: 'join', room: r.id };
+    if (r.seq !== null) msg.since = r.seq;
+    const conn = this.connId;
+    return this._call(msg, this.options.requestTimeout).then(
+      () => {
+        if (conn !== this.connId || this.rooms.get(r.id) !== r) return;
+        r.joined = true;
+        r.error = null;
+        r.resyncing = false;
+        this._emit('joined', { room: r });
+        // Stock is volatile: a resumed join replays events but not the
+        // stock changes missed meanwhile, so fetch the room's current stock.
+        if (msg.since !== undefined && this.options.refreshStock) this._refreshStock(r);
+      },
+      (err) => {
+        if (conn !== this.connId || this.rooms.get(r.id) !== r) return;
+        r.resyncing = false;
+        if (err.code === ErrorCode.Disconnected || err.code === ErrorCode.Closed) return;
+        if (err.code === ErrorCode.Timeout) {
+          this._drop(conn, 'join timeout');
+          return;
+        }
+        r.error = err;
+        this._emit('joinerror', { room: r, error: err });
+        this._change(r, 'joinerror');
+      },
+    );
+  }
+
+  // Merges the stock of GET /api/rooms/{room} (highest v wins, so a stale
+  // answer changes nothing).
+  async _refreshStock(r) {
+    try {
+      const res = await fetch(`${httpBase(this.url)}/api/rooms/${encodeURIComponent(r.id)}`, {
+        cache: 'no-store',
+        signal: timeoutSignal(this.options.requestTimeout),
+      });
+      if (!res.ok) return;
+      const snap = await res.json();
+      if (this.rooms.get(r.id) !== r || r.seq === null) return;
+      let changed = false;
+      for (const p of snap.products || []) {
+        if (this._applyStock(r, p.id, p.remaining, p.v)) {
+          changed = true;
+          this._emit('stock', { room: r, product: p.id, remaining: p.remaining, v: p.v });
+        }
+      }
+      if (changed) this._change(r, 'stock');
+    } catch {
+      /* best effort: the next stock message corrects it */
+    }
+  }
+
+  // A seq gap: re-join with `since` on this connection (at most every 500 ms).
+  _resync(r) {
+    if (r.resyncing || !this.ready) return;
+    const wait = r.lastResync + 500 - localNow();
+    if (wait > 0) {
+      r.resyncing = true;
+      setTimeout(() => {
+        r.resyncing = false;
+        this._resync(r);
+      }, wait);
+      return;
+    }
+    r.resyncing = true;
+    r.lastResync = localNow();
+    this._joinRoom(r);
+  }
+
+  _onClose(code, reason) {
+    this._teardown(code, reason);
+    if (this.stopped) {
+      this._setState('closed', { code });
+      return;
+    }
+    this._scheduleReconnect(code);
+  }
+
+  // Forgets the current connection: fails what cannot survive it.
+  _teardown(code, reason) {
+    const ws = this.ws;
+    if (ws) ws.onopen = ws.onmessage = ws.onclose = null;
+    this.ws = null;
+    this.ready = false;
+    this.connId++;
+    this.lastClose = { code, reason };
+    clearTimeout(this._stableTimer);
+    clearTimeout(this._pingTimer);
+    for (const p of this._pings.values()) clearTimeout(p.timer);
+    this._pings.clear();
+    for (const r of this.rooms.values()) {
+      r.joined = false;
+      r.resyncing = false;
+    }
+    for (const rec of [...this.pending.values()]) {
+      if (rec.internal || (rec.conn !== 0 && !rec.resend)) {
+        this._settle(rec, new LiveError(ErrorCode.Disconnected, 'connection lost before the answer'));
+      }
+    }
+    if (code === 1008) this.refreshToken = true;
+  }
+
+  // Closes a connection this client considers dead or unusable.
+  _drop(conn, reason) {
+    if (conn !== this.connId || !this.ws) return;
+    const ws = this.ws;
+    this._teardown(4001, reason);
+    try {
+      ws.close(4001, reason);
+    } catch {
+      /* already closed */
+    }
+    if (!this.stopped) this._scheduleReconnect(4001);
+  }
+
+  _scheduleReconnect(code) {
+    clearTimeout(this._timer);
+    const o = this.options;
+    const base = code === 1013 ? Math.max(o.backoffBase, 2000) : o.backoffBase;
+    const cap = Math.min(o.backoffMax, base * 2 ** Math.min(this.attempt, 16));
+    // "Equal jitter": half fixed, half random, so clients spread out but
+    // none comes back immediately after a shutdown (1001).
+    const delay = Math.round(cap / 2 + Math.random() * (cap / 2));
+    this.attempt++;
+    this.reconnectAt = Date.now() + delay;
+    this._setState('reconnecting', { code, delay, attempt: this.attempt });
+    this._timer = setTimeout(() => this._open(), delay);
+  }
+
+  _startPings(conn) {
+    let n = 0;
+    const schedule = [0, 1000, 3000]; // a few quick samples for the clock, then keepalive
+    const next = () => {
+      if (conn !== this.connId) return;
+      this._ping(conn);
+      const d = n < schedule.length - 1 ? schedule[n + 1] - schedule[n] : this.options.pingInterval;
+      n++;
+      this._pingTimer = setTimeout(next, d);
+    };
+    next();
+  }
+
+  _ping(conn) {
+    const id = this._nextId('ping');
+    const sent = localNow();
+    const timer = setTimeout(() => this._drop(conn, 'ping timeout'), this.options.pingTimeout);
+    this._pings.set(id, { sent, timer });
+    this._sendRaw({ type: 'ping', id });
+  }
+
+  // ---- sending ----
+
+  _nextId(prefix) {
+    this._n++;
+    return `${prefix}-${this._n}-${Math.random().toString(36).slice(2, 8)}`;
+  }
+
+  _sendRaw(msg) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(msg));
+    return true;
+  }
+
+  _sendRecord(rec) {
+    if (this._sendRaw(rec.msg)) {
+      rec.conn = this.connId;
+      rec.sentAt = localNow();
+    }
+  }
+
+  // An internal request on the current connection (auth, join): it fails
+  // when that connection closes.
+  _call(msg, timeout) {
+    const id = this._nextId(msg.type);
+    const rec = { id, msg: { ...msg, id }, resend: false, internal: true, conn: this.connId };
+    rec.promise = new Promise((resolve, reject) => {
+      rec.resolve = resolve;
+      rec.reject = reject;
+    });
+    rec.timer = setTimeout(() => {
+      this._settle(rec, new LiveError(ErrorCode.Timeout, `no answer to ${msg.type} within ${timeout} ms`));
+    }, timeout);
+    this.pending.set(id, rec);
+    if (!this._sendRaw(rec.msg)) this._settle(rec, new LiveError(ErrorCode.Disconnected, 'not connected'));
+    return rec.promise;
+  }
+
+  _settle(rec, err, reply) {
+    if (this.pending.get(rec.id) !== rec) return;
+    this.pending.delete(rec.id);
+    clearTimeout(rec.timer);
+    if (err) rec.reject(err);
+    else rec.resolve(reply);
+  }
+
+  // ---- receiving ----
+
+  _onFrame(data) {
+    const recv = localNow();
+    if (typeof data !== 'string') return;
+    for (const line of data.split('\n')) {
+      if (!line.trim()) continue;
+      let msg;
+      try {
+        msg = JSON.parse(line);
+      } catch {
+        this._emit('servererror', { code: 'bad_frame', message: 'server sent invalid JSON' });
+        continue;
+      }
+      if (msg && typeof msg === 'object') this._onMessage(msg, recv);
+    }
+  }
+
+  _onMessage(msg, recv) {
+    if (typeof msg.ts === 'number' && this.clock.observe(msg.ts, recv)) {
+      this._emit('clock', { offset: this.clock.offset, rtt: this.clock.rtt });
+    }
+    this._emit('message', { msg });
+    switch (msg.type) {
+      case 'reply':
+        return this._onReply(msg);
+      case 'pong':
+        return this._onPong(msg, recv);
+      case 'error':
+        return this._emit('servererror', { code: msg.code, message: msg.message });
+      case 'snapshot':
+        return this._onSnapshot(msg);
+      case 'pinned':
+      case 'unpinned':
+      case 'sale':
+      case 'catalog':
+        return this._onEvent(msg);
+      case 'stock':
+        return this._onStock(msg);
+      case 'viewers': {
+        const r = this._stateful(msg.room);
+        if (!r || typeof msg.count !== 'number') return;
+        r.viewers = msg.count;
+        this._emit('viewers', { room: r, count: msg.count });
+        return this._change(r, 'viewers');
+      }
+      case 'purchase': {
+        const r = this._stateful(msg.room);
+        if (!r) return;
+        return this._emit('purchase', { room: r, product: msg.product, qty: msg.qty, buyer: msg.buyer, ts: msg.ts });
+      }
+      default:
+        return undefined; // unknown types are allowed by the protocol: ignore
+    }
+  }
+
+  _onReply(msg) {
+    const rec = this.pending.get(msg.id);
+    if (!rec) return; // late answer to a request that timed out
+    if (msg.ok) this._settle(rec, null, msg);
+    else {
+      const e = msg.error || {};
+      this._settle(rec, new LiveError(e.code || ErrorCode.Internal, e.message || e.code, msg));
+    }
+  }
+
+  _onPong(msg, recv) {
+    const p = this._pings.get(msg.id);
+    if (!p) return;
+    this._pings.delete(msg.id);
+    clearTimeout(p.timer);
+    if (this.clock.observePong(msg.ts, p.sent, recv)) {
+      this._emit('clock', { offset: this.clock.offset, rtt: this.clock.rtt });
+    }
+  }
+
+  // The room of a volatile message, once its snapshot or replay arrived.
+  _stateful(roomId) {
+    const r = this.rooms.get(roomId);
+    return r && r.seq !== null ? r : null;
+  }
+
+  _onSnapshot(msg) {
+    const r = this.rooms.get(msg.room);
+    if (!r) return;
+    r.seq = msg.seq;
+    r.title = msg.title ?? '';
+    r.products = new Map();
+    for (const p of msg.products || []) r.products.set(p.id, this._mergeStock(r, { ...p }));
+    r.pinned = msg.pinned ? this._mergeStock(r, { ...msg.pinned }) : null;
+    r.sale = msg.sale || null;
+    if (typeof msg.viewers === 'number') r.viewers = msg.viewers;
+    r.resyncing = false;
+    this._emit('snapshot', { room: r, msg });
+    this._change(r, 'snapshot');
+  }
+
+  _onEvent(msg) {
+    const r = this.rooms.get(msg.room);
+    if (!r || r.seq === null || typeof msg.seq !== 'number') return;
+    if (msg.seq <= r.seq) return; // already applied (replay overlap)
+    if (msg.seq !== r.seq + 1) {
+      this._resync(r);
+      return;
+    }
+    r.seq = msg.seq;
+    switch (msg.type) {
+      case 'pinned':
+        r.pinned = msg.product ? this._mergeStock(r, { ...msg.product }) : null;
+        break;
+      case 'unpinned':
+        r.pinned = null;
+        break;
+      case 'sale':
+        r.sale = msg.sale || null;
+        break;
+      case 'catalog': {
+        r.products = new Map();
+        for (const p of msg.products || []) r.products.set(p.id, this._mergeStock(r, { ...p }));
+        if (r.pinned && r.products.has(r.pinned.id)) r.pinned = { ...r.products.get(r.pinned.id) };
+        break;
+      }
+    }
+    this._emit(msg.type, { room: r, msg });
+    this._change(r, msg.type);
+  }
+
+  _onStock(msg) {
+    const r = this._stateful(msg.room);
+    if (!r) return;
+    if (this._applyStock(r, msg.product, msg.remaining, msg.v)) {
+      this._emit('stock', { room: r, product: msg.product, remaining: msg.remaining, v: msg.v });
+      this._change(r, 'stock');
+    }
+  }
+
+  // Keeps the stock value with the highest v; returns true when applied.
+  _applyStock(r, product, remaining, v) {
+    if (typeof product !== 'string' || typeof remaining !== 'number') return false;
+    v = typeof v === 'number' ? v : 0;
+    const known = r.stock.get(product);
+    if (known && v <= known.v) return false;
+    r.stock.set(product, { remaining, v });
+    const p = r.products.get(product);
+    if (p) Object.assign(p, { remaining, v });
+    if (r.pinned && r.pinned.id === product) Object.assign(r.pinned, { remaining, v });
+    return true;
+  }
+
+  // A product object from the server: take its stock if newer, else ours.
+  _mergeStock(r, p) {
+    const v = typeof p.v === 'number' ? p.v : 0;
+    const known = r.stock.get(p.id);
+    if (!known || v > known.v) {
+      if (typeof p.remaining === 'number') r.stock.set(p.id, { remaining: p.remaining, v });
+    } else {
+      p.remaining = known.remaining;
+      p.v = known.v;
+    }
+    return p;
+  }
+
+  _change(room, reason) {
+    this._emit('change', { room, reason });
+  }
+
+  _setState(state, extra = {}) {
+    this.state = state;
+    this._emit('state', { state, ...extra });
+  }
+
+  _emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+function httpBase(wsURL) {
+  const u = new URL(wsURL, location.href);
+  return `${u.protocol === 'wss:' ? 'https:' : 'http:'}//${u.host}`;
+}
+
+function timeoutSignal(ms) {
+  return typeof AbortSignal.timeout === 'function' ? AbortSignal.timeout(ms) : undefined;
+}
+
+function defaultURL() {
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${proto}//${location.host}/ws`;
+}
+
+// ---- tokens ----
+
+const memoryStore = new Map();
+
+function storage() {
+  try {
+    const s = window.sessionStorage;
+    s.setItem('liveserver.probe', '1');
+    s.removeItem('liveserver.probe');
+    return s;
+  } catch {
+    return {
+      getItem: (k) => (memoryStore.has(k) ? memoryStore.get(k) : null),
+      setItem: (k, v) => memoryStore.set(k, String(v)),
+      removeItem: (k) => memoryStore.delete(k),
+    };
+  }
+}
+
+/**
+ * The token given in the page's URL fragment (#token=...), if any. It is
+ * kept in sessionStorage (so a reload keeps it) and removed from the address
+ * bar, where it would be visible and copied along with the link.
+ */
+export function tokenFromFragment() {
+  const store = storage();
+  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (m) {
+    const token = decodeURIComponent(m[1]);
+    store.setItem('liveserver.token', token);
+    const rest = location.hash.replace(/(^#|&)token=[^&]+/, '$1').replace(/^#&/, '#');
+    history.replaceState(null, '', location.pathname + location.search + (rest === '#' ? '' : rest));
+    return token;
+  }
+  return store.getItem('liveserver.token');
+}
+
+function jwtExpiry(token) {
+  try {
+    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const claims = JSON.parse(atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), '=')));
+    return typeof claims.exp === 'number' ? claims.exp * 1000 : Infinity;
+  } catch {
+    return Infinity;
+  }
+}
+
+/** A user id kept for the life of this browser tab (sessionStorage). */
+export function stickySub(key, prefix) {
+  const store = storage();
+  let sub = store.getItem(key);
+  if (!sub) {
+    sub = `${prefix}-${randomId().slice(0, 8)}`;
+    store.setItem(key, sub);
+  }
+  return sub;
+}
+
+/**
+ * A token provider for development mode. It uses the URL fragment's
+ * #token=... when there is one; otherwise it asks the server's
+ * POST /dev/token for {sub, role, rooms}, with a sub kept per tab in
+ * sessionStorage so that the user (and buy idempotency) survives reconnects
+ * and reloads. It returns null (connect anonymously) when the server is not
+ * in development mode.
+ */
+export function devTokenProvider({ role = 'viewer', rooms = [], sub, endpoint = '/dev/token' } = {}) {
+  const fixed = tokenFromFragment();
+  let cached = null;
+  return async ({ refresh = false } = {}) => {
+    if (fixed && !refresh) return fixed;
+    if (cached && !refresh && jwtExpiry(cached) - 60000 > Date.now()) return cached;
+    const body = { sub: sub || stickySub(`liveserver.sub.${role}`, role), role, rooms };
+    const res = await fetch(endpoint, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+      cache: 'no-store',
+      signal: timeoutSignal(10000),
+    });
+    if (res.status === 404 || res.status === 403 || res.status === 405) return fixed || null;
+    if (!res.ok) throw new LiveError(ErrorCode.Unavailable, `POST ${endpoint}: HTTP ${res.status}`);
+    const answer = await res.json();
+    if (!answer || typeof answer.token !== 'string') throw new LiveError(ErrorCode.Internal, `POST ${endpoint}: no token`);
+    cached = answer.token;
+    return cached;
+  };
+}
