@@ -36,7 +36,7 @@ type Conn struct {
 	closing    bool          // no more sends; the writer closes after the queue
 	closeCode  websocket.StatusCode
 	closeWhy   string
-	rooms      map[string]*sub // rooms joined or joining, by id
+	rooms      []*sub // rooms joined or joining (a few: a slice beats a map)
 
 	inMu     sync.Mutex
 	inCond   *sync.Cond // signals room in inbox, and the handler's end
@@ -56,6 +56,30 @@ type inMsg struct {
 // maxInbox is how many client messages may wait for the handler before the
 // reader stops reading (and TCP pushes back on the client).
 const maxInbox = 32
+
+// subLocked returns the subscription to a room, or nil.
+func (c *Conn) subLocked(room string) *sub {
+	for _, s := range c.rooms {
+		if s.room == room {
+			return s
+		}
+	}
+	return nil
+}
+
+// removeSubLocked removes and returns the subscription to a room, or nil.
+func (c *Conn) removeSubLocked(room string) *sub {
+	for i, s := range c.rooms {
+		if s.room == room {
+			c.rooms = append(c.rooms[:i], c.rooms[i+1:]...)
+			if len(c.rooms) == 0 {
+				c.rooms = nil
+			}
+			return s
+		}
+	}
+	return nil
+}
 
 type volatileMsg struct {
 	room, key string
@@ -90,7 +114,7 @@ func (h *Hub) Accept(w http.ResponseWriter, r *http.Request, opts AcceptOptions)
 	if opts.ReadLimit > 0 {
 		ws.SetReadLimit(opts.ReadLimit)
 	}
-	c := &Conn{hub: h, ws: ws, cork: ck, id: h.nextID.Add(1), rooms: make(map[string]*sub), done: make(chan struct{})}
+	c := &Conn{hub: h, ws: ws, cork: ck, id: h.nextID.Add(1), done: make(chan struct{})}
 	c.inCond = sync.NewCond(&c.inMu)
 	c.MarkRead()
 	if err := h.register(c); err != nil {

@@ -131,6 +131,7 @@ type hubRoom struct {
 // sub is one connection's subscription to a room.
 type sub struct {
 	c       *Conn
+	room    string
 	pending bool                // joining: events are buffered, not sent
 	buf     []protocol.Envelope // events that arrived while pending
 	after   uint64              // events up to this seq are already covered
@@ -183,8 +184,8 @@ func (h *Hub) unregister(c *Conn) {
 	c.mu.Lock()
 	c.closing = true
 	rooms := make([]string, 0, len(c.rooms))
-	for id := range c.rooms {
-		rooms = append(rooms, id)
+	for _, s := range c.rooms {
+		rooms = append(rooms, s.room)
 	}
 	c.mu.Unlock()
 	for _, id := range rooms {
@@ -211,7 +212,8 @@ func (h *Hub) Conns() int {
 // Joining a room again re-synchronizes it. Errors are *protocol.Error.
 func (h *Hub) Join(ctx context.Context, c *Conn, roomID string, since *uint64, reply []byte) error {
 	c.mu.Lock()
-	s, rejoin := c.rooms[roomID]
+	s := c.subLocked(roomID)
+	rejoin := s != nil
 	if !rejoin {
 		if len(c.rooms) >= h.cfg.MaxRoomsPerConn {
 			c.mu.Unlock()
@@ -221,8 +223,8 @@ func (h *Hub) Join(ctx context.Context, c *Conn, roomID string, since *uint64, r
 			c.mu.Unlock()
 			return protocol.Errorf(protocol.CodeUnavailable, "connection is closing")
 		}
-		s = &sub{c: c}
-		c.rooms[roomID] = s
+		s = &sub{c: c, room: roomID}
+		c.rooms = append(c.rooms, s)
 	}
 	c.mu.Unlock()
 
@@ -273,11 +275,13 @@ func (h *Hub) join(ctx context.Context, r *hubRoom, s *sub, since *uint64, reply
 				return h.fetchError(r.id, err)
 			}
 		}
+		// A replay brings the events but not the volatile state: the
+		// snapshot read with it supplies the current stock.
+		sn, err := h.src.Snapshot(ctx, r.id)
+		if err != nil {
+			return h.fetchError(r.id, err)
+		}
 		if !ok {
-			sn, err := h.src.Snapshot(ctx, r.id)
-			if err != nil {
-				return h.fetchError(r.id, err)
-			}
 			snap = &sn
 		}
 
@@ -316,6 +320,11 @@ func (h *Hub) join(ctx context.Context, r *hubRoom, s *sub, since *uint64, reply
 					c.sendLocked(ev.Msg)
 				}
 			}
+			for _, p := range sn.Products {
+				c.sendVolatileLocked(r.id, protocol.StockKey(p.ID), protocol.Marshal(protocol.Stock{
+					Type: protocol.TypeStock, Room: r.id, TS: sn.TS, Product: p.ID, Remaining: p.Remaining, V: p.V,
+				}))
+			}
 		}
 		for _, ev := range s.buf {
 			if ev.Seq > upto {
@@ -350,8 +359,7 @@ func (h *Hub) fetchError(room string, err error) error {
 // Leave unsubscribes c from a room; leaving a room not joined does nothing.
 func (h *Hub) Leave(c *Conn, roomID string) {
 	c.mu.Lock()
-	s := c.rooms[roomID]
-	delete(c.rooms, roomID)
+	s := c.removeSubLocked(roomID)
 	c.mu.Unlock()
 	if s == nil {
 		return

@@ -153,7 +153,7 @@ func TestHubResyncsWithSnapshot(t *testing.T) {
 // are conflated per room and key.
 func TestConnBatchesAndConflates(t *testing.T) {
 	h := NewHub(Config{Source: inventory.NewMemoryStore(inventory.MemoryConfig{})})
-	c := &Conn{hub: h, done: make(chan struct{}), rooms: map[string]*sub{}, writing: true} // no writer: the test takes
+	c := &Conn{hub: h, done: make(chan struct{}), writing: true} // no writer: the test takes
 	c.Send([]byte(`{"n":1}`))
 	c.mu.Lock()
 	c.sendVolatileLocked("r", protocol.StockKey("a"), []byte(`{"stock":1}`))
@@ -183,7 +183,7 @@ func TestConnBatchesAndConflates(t *testing.T) {
 // after a slow_consumer error.
 func TestConnSlowConsumer(t *testing.T) {
 	h := NewHub(Config{Source: inventory.NewMemoryStore(inventory.MemoryConfig{}), MaxQueueBytes: 100})
-	c := &Conn{hub: h, done: make(chan struct{}), rooms: map[string]*sub{}, writing: true} // no writer: the test takes
+	c := &Conn{hub: h, done: make(chan struct{}), writing: true} // no writer: the test takes
 	if !c.Send(bytes.Repeat([]byte("x"), 60)) {
 		t.Fatal("first message refused")
 	}

@@ -18,7 +18,7 @@ import (
 // ones. Client messages are small (4 KiB at most) and writes are corked
 // below, so neither buffer needs to be large.
 const (
-	readBufSize  = 512
+	readBufSize  = 256
 	writeBufSize = 64
 )
 

@@ -114,13 +114,19 @@ func TestResumeWithSince(t *testing.T) {
 			t.Fatalf("replay: %v, want pinned seq %d", m, want)
 		}
 	}
+	// The replay is followed by the current stock of every product.
+	for i := range 5 {
+		if m := v.next(waitLong); m["type"] != "stock" || m["product"] != fmt.Sprintf("p%d", i+1) || m["v"] == nil || m["remaining"] == nil {
+			t.Fatalf("after the replay: %v, want the stock of p%d", m, i+1)
+		}
+	}
 	// Up to date: nothing to replay, then live events.
 	v2 := dial(t, n.wsURL(), "")
 	if r := v2.request(msg{"type": "join", "room": "demo", "since": 5}); r["ok"] != true {
 		t.Fatal(r)
 	}
 	creator.request(msg{"type": "unpin", "room": "demo"})
-	if m := v2.next(waitLong); m["type"] != "unpinned" || m["seq"].(float64) != 6 {
+	if m := v2.waitFor("unpinned", isType("unpinned")); m["seq"].(float64) != 6 {
 		t.Fatalf("after an up-to-date join: %v, want unpinned seq 6", m)
 	}
 	// Ahead of the room: a snapshot.
