@@ -26,35 +26,62 @@ type BrokerHandler interface {
 	HandleReconnect()
 }
 
-// MemoryBroker is the Broker of a single node: Publish calls the handler
-// synchronously, so messages reach the hub in the order they were published.
+// MemoryBroker is the Broker of a single node. Publish only queues: one
+// dispatcher goroutine hands messages to the handler in publication order,
+// so a publisher (a purchase holding its room's lock) never waits for a
+// fan-out to thousands of connections. The queue is bounded; when it is full
+// Publish waits, which slows publishers down rather than losing messages.
 type MemoryBroker struct {
-	mu sync.RWMutex
-	h  BrokerHandler
+	queue    chan published
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+	runOnce  sync.Once
+}
+
+type published struct {
+	room string
+	data []byte
 }
 
 var _ Broker = (*MemoryBroker)(nil)
 
-// NewMemoryBroker returns a broker for one node.
-func NewMemoryBroker() *MemoryBroker { return &MemoryBroker{} }
+// memoryQueue is how many messages may wait for the dispatcher.
+const memoryQueue = 16384
 
-// Run implements Broker.
+// NewMemoryBroker returns a broker for one node; Close stops it.
+func NewMemoryBroker() *MemoryBroker {
+	return &MemoryBroker{queue: make(chan published, memoryQueue), stop: make(chan struct{}), done: make(chan struct{})}
+}
+
+// Run implements Broker: it starts the dispatcher, which ends in Close.
 func (b *MemoryBroker) Run(h BrokerHandler) error {
-	b.mu.Lock()
-	b.h = h
-	b.mu.Unlock()
+	b.runOnce.Do(func() {
+		go func() {
+			defer close(b.done)
+			for {
+				select {
+				case m := <-b.queue:
+					h.HandleMessage(m.room, m.data)
+				case <-b.stop:
+					return
+				}
+			}
+		}()
+	})
 	return nil
 }
 
-// Publish implements Broker; it hands data to the handler before returning.
-func (b *MemoryBroker) Publish(_ context.Context, room string, data []byte) error {
-	b.mu.RLock()
-	h := b.h
-	b.mu.RUnlock()
-	if h != nil {
-		h.HandleMessage(room, data)
+// Publish implements Broker.
+func (b *MemoryBroker) Publish(ctx context.Context, room string, data []byte) error {
+	select {
+	case b.queue <- published{room, data}:
+		return nil
+	case <-b.stop:
+		return nil // shutting down: nobody is listening any more
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	return nil
 }
 
 // Subscribe implements Broker; the hub filters rooms itself, so it does
@@ -63,3 +90,12 @@ func (b *MemoryBroker) Subscribe(context.Context, string) error { return nil }
 
 // Unsubscribe implements Broker.
 func (b *MemoryBroker) Unsubscribe(context.Context, string) error { return nil }
+
+// Close stops the dispatcher and waits for it; queued messages are dropped.
+// It is idempotent.
+func (b *MemoryBroker) Close() error {
+	b.stopOnce.Do(func() { close(b.stop) })
+	b.runOnce.Do(func() { close(b.done) }) // never run: nothing to wait for
+	<-b.done
+	return nil
+}

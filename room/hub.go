@@ -50,15 +50,15 @@ type Config struct {
 	ViewersInterval time.Duration // how often viewer counts are sent; zero: 1s
 	MaxRoomsPerConn int           // zero: 16
 	FetchTimeout    time.Duration // snapshot and history reads; zero: 3s
+	// VolatileInterval is the least time between two fan-outs of a room's
+	// volatile messages (stock, purchase ticker); zero: 50ms.
+	VolatileInterval time.Duration
 
 	Logger     *slog.Logger          // nil: discard
 	Registerer prometheus.Registerer // nil: metrics are not registered
 }
 
 func (c Config) withDefaults() Config {
-	if c.Broker == nil {
-		c.Broker = NewMemoryBroker()
-	}
 	if c.Presence == nil {
 		c.Presence = localPresence{}
 	}
@@ -80,6 +80,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxRoomsPerConn == 0 {
 		c.MaxRoomsPerConn = 16
 	}
+	if c.VolatileInterval == 0 {
+		c.VolatileInterval = 50 * time.Millisecond
+	}
 	if c.FetchTimeout == 0 {
 		c.FetchTimeout = 3 * time.Second
 	}
@@ -94,11 +97,13 @@ var ErrShuttingDown = errors.New("room: hub is shutting down")
 
 // Hub is the registry of connections and rooms of one node.
 type Hub struct {
-	cfg     Config
-	src     Source
-	broker  Broker
-	log     *slog.Logger
-	metrics *metrics
+	cfg    Config
+	src    Source
+	broker Broker
+	// ownBroker: the hub made its broker (none was configured) and closes it.
+	ownBroker bool
+	log       *slog.Logger
+	metrics   *metrics
 
 	subMu      sync.Mutex      // serializes broker Subscribe/Unsubscribe
 	brokerSubs map[string]bool // rooms subscribed at the broker; under subMu
@@ -126,6 +131,9 @@ type hubRoom struct {
 	reported  int64  // count at the last Presence report
 	total     int64  // count across nodes at the last report
 	totalSent int64  // count in the last viewers message, -1 before it
+
+	volLast    time.Time         // when volatile messages were last fanned out
+	volPending map[string][]byte // coalesced volatile messages waiting for volLast+VolatileInterval
 }
 
 // sub is one connection's subscription to a room.
@@ -143,7 +151,12 @@ const maxPendingEvents = 4096
 // NewHub builds a hub; call Run to start it and Shutdown or Close to end it.
 func NewHub(cfg Config) *Hub {
 	cfg = cfg.withDefaults()
+	ownBroker := cfg.Broker == nil
+	if ownBroker {
+		cfg.Broker = NewMemoryBroker()
+	}
 	return &Hub{
+		ownBroker:  ownBroker,
 		cfg:        cfg,
 		src:        cfg.Source,
 		broker:     cfg.Broker,
@@ -429,15 +442,7 @@ func (h *Hub) HandleMessage(roomID string, data []byte) {
 		return
 	}
 	if env.Seq == 0 {
-		r.mu.Lock()
-		for _, s := range r.subs {
-			if !s.pending {
-				s.c.mu.Lock()
-				s.c.sendVolatileLocked(roomID, env.Key, env.Msg)
-				s.c.mu.Unlock()
-			}
-		}
-		r.mu.Unlock()
+		h.volatile(r, env.Key, env.Msg)
 		return
 	}
 	r.mu.Lock()
@@ -445,6 +450,51 @@ func (h *Hub) HandleMessage(roomID string, data []byte) {
 	r.mu.Unlock()
 	if gap {
 		h.repair(r)
+	}
+}
+
+// volatile fans a volatile message out at most once per VolatileInterval
+// per room: the first of a quiet room goes at once, later ones within the
+// interval are coalesced per key and the latest of each goes when it ends.
+// A flash sale's thousand purchases a second become a few stock fan-outs,
+// not a thousand.
+func (h *Hub) volatile(r *hubRoom, key string, msg []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.volPending != nil {
+		if _, ok := r.volPending[key]; ok {
+			h.metrics.conflated.Inc()
+		}
+		r.volPending[key] = msg
+		return
+	}
+	now := time.Now()
+	if wait := h.cfg.VolatileInterval - now.Sub(r.volLast); wait > 0 {
+		r.volPending = map[string][]byte{key: msg}
+		time.AfterFunc(wait, func() { h.flushVolatile(r) })
+		return
+	}
+	r.volLast = now
+	r.fanOutVolatileLocked(key, msg)
+}
+
+func (h *Hub) flushVolatile(r *hubRoom) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.volLast = time.Now()
+	for key, msg := range r.volPending {
+		r.fanOutVolatileLocked(key, msg)
+	}
+	r.volPending = nil
+}
+
+func (r *hubRoom) fanOutVolatileLocked(key string, msg []byte) {
+	for _, s := range r.subs {
+		if !s.pending {
+			s.c.mu.Lock()
+			s.c.sendVolatileLocked(r.id, key, msg)
+			s.c.mu.Unlock()
+		}
 	}
 }
 

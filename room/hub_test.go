@@ -2,6 +2,7 @@ package room
 
 import (
 	"bytes"
+	"fmt"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -196,5 +197,28 @@ func TestConnSlowConsumer(t *testing.T) {
 	}
 	if c.Send([]byte("z")) {
 		t.Fatal("send accepted on a closing connection")
+	}
+}
+
+// A burst of volatile messages is fanned out a few times, not once per
+// message, and the last value always arrives.
+func TestHubThrottlesVolatile(t *testing.T) {
+	f := newHubFixture(t)
+	next := f.viewer(t)
+	wantSeq(t, next(), "snapshot", 0)
+	for i := 1; i <= 200; i++ {
+		msg := []byte(fmt.Sprintf(`{"type":"stock","room":"r","product":"a","remaining":%d,"v":%d}`, 200-i, i))
+		f.hub.HandleMessage("r", protocol.VolatileEnvelope(protocol.StockKey("a"), msg))
+	}
+	seen := 0
+	for {
+		m := next()
+		seen++
+		if m["v"] == 200.0 {
+			break
+		}
+	}
+	if seen > 10 {
+		t.Fatalf("%d stock messages for a burst of 200: not throttled", seen)
 	}
 }

@@ -2,6 +2,7 @@ package room
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/liveserver/liveserver/protocol"
@@ -163,6 +164,11 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 // Close stops the hub's goroutine at once, without closing connections.
 func (h *Hub) Close() {
 	h.closing.Store(true)
-	h.stopOnce.Do(func() { close(h.stop) })
+	h.stopOnce.Do(func() {
+		close(h.stop)
+		if c, ok := h.broker.(io.Closer); ok && h.ownBroker {
+			c.Close()
+		}
+	})
 	h.wg.Wait()
 }

@@ -162,7 +162,10 @@ func newMemoryBackend(cfg Config) backend {
 		store:  store,
 		broker: broker,
 		ready:  func(context.Context) error { return nil },
-		close:  store.Close,
+		close: func() error {
+			store.Close()
+			return broker.Close()
+		},
 	}
 }
 
