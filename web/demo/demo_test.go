@@ -156,9 +156,11 @@ func chromium(t *testing.T) string {
 
 func artifactsDir(t *testing.T) string {
 	t.Helper()
+	// Screenshots go where CI keeps artifacts, or to a temporary folder
+	// that outlives the test (never into the source tree).
 	dir := os.Getenv("LIVESERVER_ARTIFACTS")
 	if dir == "" {
-		dir = filepath.Join("testdata", "screenshots")
+		dir = filepath.Join(os.TempDir(), "liveserver-screenshots")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
