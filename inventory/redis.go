@@ -1,0 +1,672 @@
+package inventory
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/liveserver/liveserver/protocol"
+)
+
+// Every operation that changes a room is one Lua script (lua/*.lua, each
+// preceded by lua/common.lua), so it is atomic across the cluster: it takes
+// the room's next seq, changes the state, appends to the history and
+// publishes, or does nothing.
+//
+//go:embed lua/*.lua
+var luaFS embed.FS
+
+var (
+	scriptPutRoom   = roomScript("put_room.lua")
+	scriptPin       = roomScript("pin.lua")
+	scriptStartSale = roomScript("start_sale.lua")
+	scriptStopSale  = roomScript("stop_sale.lua")
+	scriptTick      = roomScript("tick.lua")
+	scriptBuy       = roomScript("buy.lua")
+	scriptSnapshot  = roomScript("snapshot.lua")
+	scriptSince     = roomScript("since.lua")
+	scriptOrders    = roomScript("orders.lua")
+	scriptDue       = redis.NewScript(mustRead("due.lua"))
+)
+
+func mustRead(name string) string {
+	b, err := luaFS.ReadFile("lua/" + name)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// roomScript joins the common prelude, with this package's constants
+// filled in, and one operation's script.
+func roomScript(name string) *redis.Script {
+	common := strings.NewReplacer(
+		"$HISTORY", strconv.Itoa(HistorySize),
+		"$TICKER_MS", strconv.FormatInt(TickerInterval.Milliseconds(), 10),
+	).Replace(mustRead("common.lua"))
+	return redis.NewScript(common + "\n" + mustRead(name))
+}
+
+const (
+	// requestTTL is how long a creator action's answer is kept, so that a
+	// script go-redis retries after a lost reply answers the same.
+	requestTTL = time.Minute
+	// indexGrace puts a new sale in the index of pending transitions before
+	// it exists, past its end by this much: if the node dies right after
+	// starting it, another node still ends it.
+	indexGrace = 10 * time.Second
+	// dueLease is how long a node that claimed a due transition has to
+	// tick it before another node may claim it.
+	dueLease = 2 * time.Second
+	dueBatch = 64
+)
+
+// RedisConfig configures a RedisStore. Zero values mean the defaults given.
+type RedisConfig struct {
+	// KeyPrefix starts every key and pub/sub channel; zero: "liveserver:".
+	// All nodes of a cluster (and their RedisBroker) must use the same.
+	KeyPrefix string
+	// TimerPoll is how often the node looks for sale transitions that fell
+	// due in the cluster's index, whichever node started the sale; zero:
+	// 150ms; negative: never.
+	TimerPoll time.Duration
+	Logger    *slog.Logger // nil: discard
+	// Registerer receives the sale-transition metric; nil: not registered.
+	Registerer prometheus.Registerer
+	// RoundTrips observes each Redis round trip by operation (label "op");
+	// nil: not observed.
+	RoundTrips *prometheus.HistogramVec
+}
+
+// DefaultKeyPrefix is the key prefix when none is configured.
+const DefaultKeyPrefix = "liveserver:"
+
+// RedisStore keeps every room in Redis, so that any number of nodes serve
+// the same rooms. Every operation is one Lua script on the room's keys, which
+// share the hash tag {room:<id>}; events are published by the same scripts
+// on the room's channel, KeyPrefix + "{room:<id>}:events".
+//
+// Sale transitions happen once across the cluster: the node that starts a
+// sale sets timers, and every node polls a shared index of pending
+// transitions (KeyPrefix + "sale-timers") so they happen even if that node
+// died; the tick script lets only the first caller move the sale.
+//
+// Errors from Redis (down, timeouts) are returned wrapped in an error whose
+// Dependency method reports true. A RedisStore owns one goroutine (the
+// index poller) and its sale timers; Close ends them. It does not close the
+// Redis client.
+type RedisStore struct {
+	rdb    redis.UniversalClient
+	prefix string
+	log    *slog.Logger
+	sales  *prometheus.CounterVec
+	rtt    *prometheus.HistogramVec
+
+	mu     sync.Mutex
+	timers map[string]*time.Timer // by index member, this node's sale timers
+	closed bool
+	done   chan struct{}
+	wg     sync.WaitGroup // the poller and running timer functions
+}
+
+var _ Store = (*RedisStore)(nil)
+
+// NewRedisStore returns a store on rdb and starts its poller; the caller
+// must call Close, and closes rdb itself afterwards.
+func NewRedisStore(rdb redis.UniversalClient, cfg RedisConfig) *RedisStore {
+	if cfg.KeyPrefix == "" {
+		cfg.KeyPrefix = DefaultKeyPrefix
+	}
+	if cfg.TimerPoll == 0 {
+		cfg.TimerPoll = 150 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &RedisStore{
+		rdb: rdb, prefix: cfg.KeyPrefix, log: cfg.Logger,
+		sales: NewSaleMetric(cfg.Registerer), rtt: cfg.RoundTrips,
+		timers: make(map[string]*time.Timer),
+		done:   make(chan struct{}),
+	}
+	if cfg.TimerPoll > 0 {
+		s.wg.Add(1)
+		go s.pollLoop(cfg.TimerPoll)
+	}
+	return s
+}
+
+// Close stops the poller and this node's sale timers and waits for them.
+// Other nodes still move the sales this node started. It is idempotent.
+func (s *RedisStore) Close() error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.done)
+		for _, t := range s.timers {
+			t.Stop()
+		}
+		clear(s.timers)
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// Keys. Every key of a room has the hash tag {room:<id>}; the order is the
+// one lua/common.lua unpacks.
+func (s *RedisStore) roomBase(room string) string { return s.prefix + "{room:" + room + "}:" }
+
+func (s *RedisStore) keys(room, req string) []string {
+	b := s.roomBase(room)
+	k := []string{b + "meta", b + "products", b + "pinfo", b + "price", b + "stock", b + "ver",
+		b + "sale", b + "saleusers", b + "hist", b + "orders", b + "orderidx"}
+	if req != "" {
+		k = append(k, b+req)
+	}
+	return k
+}
+
+func (s *RedisStore) channel(room string) string { return s.roomBase(room) + "events" }
+
+// index is the sorted set of pending sale transitions, "<room>:<sale id>"
+// by instant. It is outside every room's slot; it is written by Go, never
+// by a room script.
+func (s *RedisStore) index() string { return s.prefix + "sale-timers" }
+
+func indexMember(room, saleID string) string { return room + ":" + saleID }
+
+// redisError is a failed Redis call; the server answers it unavailable.
+type redisError struct {
+	op  string
+	err error
+}
+
+func (e *redisError) Error() string { return "inventory: redis " + e.op + ": " + e.err.Error() }
+func (e *redisError) Unwrap() error { return e.err }
+
+// Dependency reports that the store's dependency failed, not the request.
+func (e *redisError) Dependency() bool { return true }
+
+// scriptReply is a script's answer after the transitions: vals are the
+// values after "ok", or reason and args after "!".
+type scriptReply struct {
+	vals   []any
+	reason string
+}
+
+func (s *RedisStore) observe(op string, start time.Time) {
+	if s.rtt != nil {
+		s.rtt.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	}
+}
+
+// run runs a room script. req names the request's idempotency key, "" for
+// none.
+func (s *RedisStore) run(ctx context.Context, op string, sc *redis.Script, room, req string, args ...any) (scriptReply, error) {
+	argv := append([]any{room, s.channel(room)}, args...)
+	start := time.Now()
+	v, err := sc.Run(ctx, s.rdb, s.keys(room, req), argv...).Slice()
+	s.observe(op, start)
+	if err != nil {
+		return scriptReply{}, &redisError{op, err}
+	}
+	if len(v) < 2 {
+		return scriptReply{}, fmt.Errorf("inventory: %s: malformed script reply %v", op, v)
+	}
+	if trans, _ := v[0].(string); trans != "" {
+		for _, st := range strings.Split(trans, ",") {
+			s.sales.WithLabelValues(st).Inc()
+		}
+	}
+	if v[1] == "!" {
+		r := scriptReply{vals: v[3:]}
+		r.reason, _ = v[2].(string)
+		return r, nil
+	}
+	return scriptReply{vals: v[2:]}, nil
+}
+
+// refusal turns a script's refusal into the error MemoryStore returns in
+// the same case; subject is the product (or order id) the request named.
+func refusal(room, subject string, r scriptReply) error {
+	switch r.reason {
+	case "no_room":
+		return errNoRoom(room)
+	case "no_product":
+		return protocol.Errorf(protocol.CodeNotFound, "product %q is not in the catalog", subject)
+	case "sale_exists":
+		return protocol.Errorf(protocol.CodeBadRequest, "room already has a %s sale; stop it first", str(r.vals, 0))
+	case "no_sale":
+		return protocol.Errorf(protocol.CodeNotFound, "no sale is scheduled or live")
+	case "sale_not_live":
+		return protocol.Errorf(protocol.CodeSaleNotLive, "the flash sale of this product has not started")
+	case "limit":
+		return protocol.Errorf(protocol.CodeLimitExceeded, "at most %s per customer in this sale", str(r.vals, 0))
+	case "sale_sold_out":
+		return protocol.Errorf(protocol.CodeSoldOut, "not enough left in the sale")
+	case "sold_out":
+		return protocol.Errorf(protocol.CodeSoldOut, "not enough stock")
+	case "bad_after":
+		return protocol.Errorf(protocol.CodeBadRequest, "after: no order %q in this room", subject)
+	}
+	return fmt.Errorf("inventory: unknown script refusal %q", r.reason)
+}
+
+func str(vals []any, i int) string {
+	if i < len(vals) {
+		s, _ := vals[i].(string)
+		return s
+	}
+	return ""
+}
+
+func num(vals []any, i int) int64 {
+	n, _ := strconv.ParseInt(str(vals, i), 10, 64)
+	return n
+}
+
+func newRequestKey() string { return "req:" + uuid.NewString() }
+
+var requestTTLms = requestTTL.Milliseconds()
+
+// productStatic is the part of protocol.Product a catalog fixes, in the same
+// field order, so the scripts can append remaining and v to its JSON.
+type productStatic struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Price    int64  `json:"price"`
+	Currency string `json:"currency"`
+	Image    string `json:"image"`
+}
+
+// PutRoom implements Store.
+func (s *RedisStore) PutRoom(ctx context.Context, room string, spec RoomSpec) (bool, error) {
+	if err := spec.Validate(); err != nil {
+		return false, err
+	}
+	args := make([]any, 0, 3+4*len(spec.Products))
+	args = append(args, spec.Title, requestTTLms, len(spec.Products))
+	for _, p := range spec.Products {
+		static, err := json.Marshal(productStatic{p.ID, p.Name, p.Price, p.Currency, p.Image})
+		if err != nil {
+			return false, err
+		}
+		args = append(args, p.ID, static, p.Price, p.Stock)
+	}
+	r, err := s.run(ctx, "put_room", scriptPutRoom, room, newRequestKey(), args...)
+	if err != nil {
+		return false, err
+	}
+	return str(r.vals, 0) == "1", nil
+}
+
+// Snapshot implements Store.
+func (s *RedisStore) Snapshot(ctx context.Context, room string) (protocol.Snapshot, error) {
+	r, err := s.run(ctx, "snapshot", scriptSnapshot, room, "")
+	if err != nil {
+		return protocol.Snapshot{}, err
+	}
+	if r.reason != "" {
+		return protocol.Snapshot{}, refusal(room, "", r)
+	}
+	// seq, title, pinned, now, ids, static, stock, ver, sale
+	if len(r.vals) != 9 {
+		return protocol.Snapshot{}, fmt.Errorf("inventory: snapshot: malformed reply")
+	}
+	snap := protocol.Snapshot{
+		Type: protocol.TypeSnapshot, Room: room, Seq: uint64(num(r.vals, 0)), TS: num(r.vals, 3),
+		Title: str(r.vals, 1),
+	}
+	ids, _ := r.vals[4].([]any)
+	static, _ := r.vals[5].([]any)
+	stock, _ := r.vals[6].([]any)
+	ver, _ := r.vals[7].([]any)
+	if len(static) != len(ids) || len(stock) != len(ids) || len(ver) != len(ids) {
+		return protocol.Snapshot{}, fmt.Errorf("inventory: snapshot: malformed product lists")
+	}
+	snap.Products = make([]protocol.Product, len(ids))
+	pinned := str(r.vals, 2)
+	for i := range ids {
+		p := &snap.Products[i]
+		if err := json.Unmarshal([]byte(str(static, i)), p); err != nil {
+			return protocol.Snapshot{}, fmt.Errorf("inventory: snapshot: product %d: %w", i, err)
+		}
+		p.Remaining, p.V = num(stock, i), num(ver, i)
+		if p.ID == pinned {
+			pp := *p
+			snap.Pinned = &pp
+		}
+	}
+	if sj := str(r.vals, 8); sj != "" {
+		var sale protocol.Sale
+		if err := json.Unmarshal([]byte(sj), &sale); err != nil {
+			return protocol.Snapshot{}, fmt.Errorf("inventory: snapshot: sale: %w", err)
+		}
+		snap.Sale = &sale
+	}
+	return snap, nil
+}
+
+// Since implements Store.
+func (s *RedisStore) Since(ctx context.Context, room string, seq uint64) ([]protocol.Envelope, bool, error) {
+	r, err := s.run(ctx, "since", scriptSince, room, "", strconv.FormatUint(seq, 10))
+	if err != nil {
+		return nil, false, err
+	}
+	if r.reason != "" {
+		return nil, false, refusal(room, "", r)
+	}
+	if str(r.vals, 0) != "1" {
+		return nil, false, nil
+	}
+	raw, _ := r.vals[1].([]any)
+	evs := make([]protocol.Envelope, 0, len(raw))
+	for _, e := range raw {
+		es, _ := e.(string)
+		env, ok := protocol.ParseEnvelope([]byte(es))
+		if !ok || env.Seq == 0 {
+			return nil, false, fmt.Errorf("inventory: since: malformed history entry in room %s", room)
+		}
+		evs = append(evs, env)
+	}
+	return evs, true, nil
+}
+
+// Pin implements Store.
+func (s *RedisStore) Pin(ctx context.Context, room, product string) error {
+	r, err := s.run(ctx, "pin", scriptPin, room, newRequestKey(), product, requestTTLms)
+	if err == nil && r.reason != "" {
+		err = refusal(room, product, r)
+	}
+	return err
+}
+
+// Unpin implements Store. Unpinning a room with no pin does nothing.
+func (s *RedisStore) Unpin(ctx context.Context, room string) error {
+	r, err := s.run(ctx, "unpin", scriptPin, room, newRequestKey(), "", requestTTLms)
+	if err == nil && r.reason != "" {
+		err = refusal(room, "", r)
+	}
+	return err
+}
+
+// StartSale implements Store.
+func (s *RedisStore) StartSale(ctx context.Context, room string, spec SaleSpec) (protocol.Sale, error) {
+	if err := spec.Validate(); err != nil {
+		return protocol.Sale{}, err
+	}
+	id := uuid.NewString()
+	member := indexMember(room, id)
+	// The index entry goes first, due well after the sale's end: whatever
+	// happens to this node from now on, some node will end the sale.
+	latest := time.Now().Add(time.Duration(spec.StartsInMS+spec.DurationMS)*time.Millisecond + indexGrace)
+	if err := s.schedule(ctx, member, latest.UnixMilli()); err != nil {
+		return protocol.Sale{}, err
+	}
+	r, err := s.run(ctx, "start_sale", scriptStartSale, room, newRequestKey(),
+		id, spec.Product, spec.Price, spec.Quantity, spec.PerUserLimit, spec.DurationMS, spec.StartsInMS, requestTTLms)
+	if err != nil {
+		return protocol.Sale{}, err // the entry stays; its tick finds no sale and removes it
+	}
+	if r.reason != "" {
+		if err := s.schedule(ctx, member, 0); err != nil {
+			s.log.Warn("removing an unused sale index entry failed", "room", room, "err", err)
+		}
+		return protocol.Sale{}, refusal(room, spec.Product, r)
+	}
+	var sale protocol.Sale
+	if err := json.Unmarshal([]byte(str(r.vals, 0)), &sale); err != nil {
+		return protocol.Sale{}, fmt.Errorf("inventory: start_sale: %w", err)
+	}
+	due := sale.EndsAt
+	if sale.State == protocol.SaleScheduled {
+		due = sale.StartsAt
+	}
+	if err := s.schedule(ctx, member, due); err != nil {
+		// The entry due after the end is still there: the sale ends, late.
+		s.log.Warn("scheduling a sale transition failed", "room", room, "err", err)
+	}
+	s.arm(room, sale.ID, due-num(r.vals, 1))
+	return sale, nil
+}
+
+// StopSale implements Store.
+func (s *RedisStore) StopSale(ctx context.Context, room string) (protocol.Sale, error) {
+	r, err := s.run(ctx, "stop_sale", scriptStopSale, room, newRequestKey(), requestTTLms)
+	if err != nil {
+		return protocol.Sale{}, err
+	}
+	if r.reason != "" {
+		return protocol.Sale{}, refusal(room, "", r)
+	}
+	var sale protocol.Sale
+	if err := json.Unmarshal([]byte(str(r.vals, 0)), &sale); err != nil {
+		return protocol.Sale{}, fmt.Errorf("inventory: stop_sale: %w", err)
+	}
+	member := indexMember(room, sale.ID)
+	s.disarm(member)
+	if err := s.schedule(ctx, member, 0); err != nil {
+		s.log.Debug("removing a stopped sale from the index failed; a poll will", "room", room, "err", err)
+	}
+	return sale, nil
+}
+
+// Buy implements Store: one script does the whole purchase (see buy.lua).
+func (s *RedisStore) Buy(ctx context.Context, req BuyRequest) (Receipt, error) {
+	if req.Qty < 1 || req.Qty > protocol.MaxQty {
+		return Receipt{}, protocol.Errorf(protocol.CodeBadRequest, "qty must be from 1 to %d", protocol.MaxQty)
+	}
+	buyer, _ := json.Marshal(MaskBuyer(req.User))
+	// One key per room, user and request id; the user's length keeps
+	// "a:b"+"c" apart from "a"+"b:c".
+	idem := "idem:" + strconv.Itoa(len(req.User)) + ":" + req.User + ":" + req.ID
+	r, err := s.run(ctx, "buy", scriptBuy, req.Room, idem,
+		req.User, req.Product, req.Qty, uuid.NewString(), buyer, IdempotencyTTL.Milliseconds())
+	if err != nil {
+		return Receipt{}, err
+	}
+	if r.reason != "" {
+		return Receipt{}, refusal(req.Room, req.Product, r)
+	}
+	return Receipt{Order: str(r.vals, 0), Product: str(r.vals, 1), Qty: num(r.vals, 2), Price: num(r.vals, 3), Remaining: num(r.vals, 4)}, nil
+}
+
+// Orders implements Store. The order log is a Redis stream per room; a hash
+// maps order ids to stream entry ids for paging.
+func (s *RedisStore) Orders(ctx context.Context, room, after string, limit int) ([]Order, string, error) {
+	if limit < 1 {
+		limit = 1
+	}
+	r, err := s.run(ctx, "orders", scriptOrders, room, "", after, limit)
+	if err != nil {
+		return nil, "", err
+	}
+	if r.reason != "" {
+		return nil, "", refusal(room, after, r)
+	}
+	entries, _ := r.vals[0].([]any)
+	out := make([]Order, 0, min(len(entries), limit))
+	for _, e := range entries[:min(len(entries), limit)] {
+		o, err := parseOrder(e)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, o)
+	}
+	next := ""
+	if len(entries) > limit && len(out) > 0 {
+		next = out[len(out)-1].Order
+	}
+	return out, next, nil
+}
+
+// parseOrder reads one XRANGE entry: [id, [field, value, ...]].
+func parseOrder(e any) (Order, error) {
+	entry, _ := e.([]any)
+	if len(entry) != 2 {
+		return Order{}, fmt.Errorf("inventory: orders: malformed stream entry")
+	}
+	fields, _ := entry[1].([]any)
+	var o Order
+	for i := 0; i+1 < len(fields); i += 2 {
+		v := str(fields, i+1)
+		switch str(fields, i) {
+		case "order":
+			o.Order = v
+		case "user":
+			o.User = v
+		case "product":
+			o.Product = v
+		case "qty":
+			o.Qty = num(fields, i+1)
+		case "price":
+			o.Price = num(fields, i+1)
+		case "sale":
+			if v != "" {
+				o.Sale = &v
+			}
+		case "at":
+			o.At = num(fields, i+1)
+		}
+	}
+	return o, nil
+}
+
+// schedule sets when a sale's next transition is due in the cluster's
+// index, or removes it (due 0).
+func (s *RedisStore) schedule(ctx context.Context, member string, due int64) error {
+	start := time.Now()
+	var err error
+	if due > 0 {
+		err = s.rdb.ZAdd(ctx, s.index(), redis.Z{Score: float64(due), Member: member}).Err()
+	} else {
+		err = s.rdb.ZRem(ctx, s.index(), member).Err()
+	}
+	s.observe("sale_index", start)
+	if err != nil {
+		return &redisError{"sale_index", err}
+	}
+	return nil
+}
+
+// tick advances a sale (if it is still the room's) and records its next
+// transition in the index. It returns the next instant (0: none) and the
+// time, both Redis's.
+func (s *RedisStore) tick(ctx context.Context, room, saleID string) (due, now int64, err error) {
+	r, err := s.run(ctx, "tick", scriptTick, room, "", saleID)
+	if err != nil {
+		return 0, 0, err
+	}
+	due, now = num(r.vals, 0), num(r.vals, 1)
+	return due, now, s.schedule(ctx, indexMember(room, saleID), due)
+}
+
+// arm sets this node's timer for a sale's next instant, in ms from now.
+func (s *RedisStore) arm(room, saleID string, inMS int64) {
+	member := indexMember(room, saleID)
+	d := max(time.Duration(inMS)*time.Millisecond, 0)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	if old := s.timers[member]; old != nil {
+		old.Stop()
+	}
+	var t *time.Timer
+	// s.mu is held until t is stored, so the function sees it.
+	t = time.AfterFunc(d, func() {
+		s.mu.Lock()
+		if s.closed || s.timers[member] != t {
+			s.mu.Unlock()
+			return
+		}
+		delete(s.timers, member)
+		s.wg.Add(1)
+		s.mu.Unlock()
+		defer s.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		due, now, err := s.tick(ctx, room, saleID)
+		if err != nil {
+			// The index still holds the instant: a poll will retry.
+			s.log.Warn("sale timer: tick failed", "room", room, "err", err)
+			return
+		}
+		if due > 0 {
+			// At least 10ms, in case this clock runs ahead of Redis's.
+			s.arm(room, saleID, max(due-now, 10))
+		}
+	})
+	s.timers[member] = t
+}
+
+func (s *RedisStore) disarm(member string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.timers[member]; t != nil {
+		t.Stop()
+		delete(s.timers, member)
+	}
+}
+
+// pollLoop runs until Close: it ticks the sale transitions that fell due in
+// the cluster's index, so they happen even when the node that started the
+// sale is gone.
+func (s *RedisStore) pollLoop(every time.Duration) {
+	defer s.wg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		err := s.pollOnce()
+		switch {
+		case err != nil && !failing:
+			s.log.Warn("polling sale transitions failed; retrying", "err", err)
+		case err == nil && failing:
+			s.log.Info("polling sale transitions works again")
+		}
+		failing = err != nil
+	}
+}
+
+func (s *RedisStore) pollOnce() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	members, err := scriptDue.Run(ctx, s.rdb, []string{s.index()}, dueBatch, dueLease.Milliseconds()).StringSlice()
+	s.observe("sale_due", start)
+	if err != nil {
+		return &redisError{"sale_due", err}
+	}
+	for _, m := range members {
+		room, saleID, ok := strings.Cut(m, ":")
+		if !ok {
+			if err := s.schedule(ctx, m, 0); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, _, err := s.tick(ctx, room, saleID); err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	return nil
+}

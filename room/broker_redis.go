@@ -1,0 +1,391 @@
+package room
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisBrokerConfig configures a RedisBroker. Zero values mean the defaults
+// given.
+type RedisBrokerConfig struct {
+	// KeyPrefix must be the one of the inventory.RedisStore that publishes
+	// the events: a room's channel is KeyPrefix + "{room:<id>}:events".
+	// Zero: "liveserver:".
+	KeyPrefix string
+	// PingInterval is how long the pub/sub link may be silent before it is
+	// pinged; silent for three intervals, it is replaced. Zero: 3s.
+	PingInterval time.Duration
+	Logger       *slog.Logger          // nil: discard
+	Registerer   prometheus.Registerer // nil: metrics are not registered
+	// RoundTrips observes Redis round trips by operation (label "op");
+	// nil: not observed.
+	RoundTrips *prometheus.HistogramVec
+}
+
+// RedisBroker is the Broker of a cluster: room events reach every node
+// through Redis pub/sub, on one connection per node, subscribed to a room's
+// channel while the node has viewers there (the Hub calls Subscribe and
+// Unsubscribe). Redis pub/sub is at most once: when the link drops, go-redis
+// reconnects and subscribes again, and the broker then calls
+// HandleReconnect so the hub resynchronizes every room.
+//
+// One goroutine, started by Run and ended by Close, owns the receiving side
+// of the connection and calls the handler. It does not close the Redis
+// client.
+type RedisBroker struct {
+	rdb        redis.UniversalClient
+	prefix     string
+	ping       time.Duration
+	log        *slog.Logger
+	rtt        *prometheus.HistogramVec
+	reconnects prometheus.Counter
+
+	ctx    context.Context // ends with Close
+	cancel context.CancelFunc
+
+	// subMu serializes what changes subscriptions (Subscribe, Unsubscribe,
+	// replacing the connection), so go-redis sees them in order.
+	// Lock order: subMu, then mu.
+	subMu   sync.Mutex
+	mu      sync.Mutex
+	ps      *redis.PubSub
+	subs    map[string]bool          // channels subscribed or being subscribed
+	pending map[string]chan struct{} // channels whose confirmation Subscribe awaits
+	h       BrokerHandler
+	done    chan struct{} // closed when the receive loop has ended; nil before Run
+	closed  bool
+}
+
+var _ Broker = (*RedisBroker)(nil)
+
+// NewRedisBroker returns a broker on rdb; call Run to start it and Close to
+// stop it.
+func NewRedisBroker(rdb redis.UniversalClient, cfg RedisBrokerConfig) *RedisBroker {
+	if cfg.KeyPrefix == "" {
+		cfg.KeyPrefix = "liveserver:"
+	}
+	if cfg.PingInterval == 0 {
+		cfg.PingInterval = 3 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	b := &RedisBroker{
+		rdb: rdb, prefix: cfg.KeyPrefix, ping: cfg.PingInterval, log: cfg.Logger, rtt: cfg.RoundTrips,
+		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "liveserver_pubsub_reconnects_total",
+			Help: "Times the Redis pub/sub link was re-established after a loss (each resynchronizes every room).",
+		}),
+		subs:    make(map[string]bool),
+		pending: make(map[string]chan struct{}),
+	}
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(b.reconnects)
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	return b
+}
+
+// ErrBrokerClosed is returned by a RedisBroker used after Close.
+var ErrBrokerClosed = errors.New("room: broker closed")
+
+// brokerError is a failed Redis call; the server answers it unavailable.
+type brokerError struct {
+	op  string
+	err error
+}
+
+func (e *brokerError) Error() string    { return "room: redis " + e.op + ": " + e.err.Error() }
+func (e *brokerError) Unwrap() error    { return e.err }
+func (e *brokerError) Dependency() bool { return true }
+
+func (b *RedisBroker) channel(room string) string { return b.prefix + "{room:" + room + "}:events" }
+
+// room is the room of a channel, "" if it is not one.
+func (b *RedisBroker) room(channel string) string {
+	r, ok := strings.CutPrefix(channel, b.prefix+"{room:")
+	if !ok {
+		return ""
+	}
+	r, ok = strings.CutSuffix(r, "}:events")
+	if !ok {
+		return ""
+	}
+	return r
+}
+
+func (b *RedisBroker) observe(op string, start time.Time) {
+	if b.rtt != nil {
+		b.rtt.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	}
+}
+
+// Run implements Broker: it starts the receive loop, which ends in Close.
+func (b *RedisBroker) Run(h BrokerHandler) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return ErrBrokerClosed
+	}
+	if b.done != nil {
+		return errors.New("room: RedisBroker.Run called twice")
+	}
+	b.h = h
+	b.ps = b.rdb.Subscribe(b.ctx) // connects lazily
+	b.done = make(chan struct{})
+	go b.loop(b.ps)
+	return nil
+}
+
+// Publish implements Broker.
+func (b *RedisBroker) Publish(ctx context.Context, room string, data []byte) error {
+	start := time.Now()
+	err := b.rdb.Publish(ctx, b.channel(room), data).Err()
+	b.observe("publish", start)
+	if err != nil {
+		return &brokerError{"publish", err}
+	}
+	return nil
+}
+
+// Subscribe implements Broker: it returns once Redis confirmed the
+// subscription, so every message published afterwards is delivered.
+func (b *RedisBroker) Subscribe(ctx context.Context, room string) error {
+	ch := b.channel(room)
+	start := time.Now()
+	b.subMu.Lock()
+	b.mu.Lock()
+	if b.closed || b.done == nil {
+		b.mu.Unlock()
+		b.subMu.Unlock()
+		return ErrBrokerClosed
+	}
+	wait := make(chan struct{})
+	b.pending[ch] = wait
+	b.subs[ch] = true
+	ps := b.ps
+	b.mu.Unlock()
+	err := ps.Subscribe(ctx, ch)
+	b.subMu.Unlock()
+	if err == nil {
+		select {
+		case <-wait:
+			b.observe("subscribe", start)
+			return nil
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-b.ctx.Done():
+			err = ErrBrokerClosed
+		}
+	}
+	// Forget the channel, or go-redis would subscribe it again on its next
+	// connection, for a room the hub does not know it serves.
+	b.drop(ch, wait)
+	return &brokerError{"subscribe", err}
+}
+
+// drop forgets a channel whose subscription failed.
+func (b *RedisBroker) drop(ch string, wait chan struct{}) {
+	b.subMu.Lock()
+	defer b.subMu.Unlock()
+	b.mu.Lock()
+	if b.pending[ch] == wait {
+		delete(b.pending, ch)
+	}
+	delete(b.subs, ch)
+	ps := b.ps
+	b.mu.Unlock()
+	ctx, cancel := context.WithTimeout(b.ctx, time.Second)
+	defer cancel()
+	_ = ps.Unsubscribe(ctx, ch) // forgets ch even when it cannot tell Redis
+}
+
+// Unsubscribe implements Broker.
+func (b *RedisBroker) Unsubscribe(ctx context.Context, room string) error {
+	ch := b.channel(room)
+	b.subMu.Lock()
+	defer b.subMu.Unlock()
+	b.mu.Lock()
+	delete(b.subs, ch)
+	delete(b.pending, ch)
+	ps := b.ps
+	b.mu.Unlock()
+	if ps == nil {
+		return nil
+	}
+	start := time.Now()
+	err := ps.Unsubscribe(ctx, ch) // go-redis forgets ch even on error
+	b.observe("unsubscribe", start)
+	if err != nil {
+		return &brokerError{"unsubscribe", err}
+	}
+	return nil
+}
+
+// Close stops the receive loop and closes the pub/sub connection. It is
+// idempotent.
+func (b *RedisBroker) Close() error {
+	b.cancel()
+	b.mu.Lock()
+	b.closed = true
+	ps, done := b.ps, b.done
+	b.mu.Unlock()
+	if ps != nil {
+		_ = ps.Close()
+	}
+	if done != nil {
+		<-done
+	}
+	return nil
+}
+
+// loop owns receiving: it delivers messages, completes Subscribe calls,
+// detects reconnects, and pings a silent link. It ends when Close cancels
+// b.ctx.
+//
+// Reconnects: go-redis resubscribes every channel on a new connection and
+// tells nothing but the confirmations. A "subscribe" confirmation no
+// Subscribe call awaits therefore means a new connection, and messages may
+// have been lost meanwhile: the hub resynchronizes every room, once per
+// connection (a confirmation with count 1 is the first on a connection).
+// This runs on this goroutine, before the next message is delivered, so no
+// event overtakes the fresh snapshots.
+func (b *RedisBroker) loop(ps *redis.PubSub) {
+	defer close(b.done)
+	recvTimeout := min(b.ping, time.Second)
+	heard := time.Now()
+	pinged := false
+	resynced := false
+	failures := 0
+	for {
+		msg, err := ps.ReceiveTimeout(b.ctx, recvTimeout)
+		if b.ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			if isTimeout(err) {
+				silent := time.Since(heard)
+				switch {
+				case silent > 3*b.ping:
+					b.log.Warn("redis pub/sub link silent; replacing it", "silent", silent.Round(time.Millisecond))
+					ps = b.replace()
+					heard, pinged = time.Now(), false
+				case silent > b.ping && !pinged:
+					pinged = true
+					ctx, cancel := context.WithTimeout(b.ctx, time.Second)
+					_ = ps.Ping(ctx) // the answer, or the failure, comes to ReceiveTimeout
+					cancel()
+				}
+				continue
+			}
+			// The link is down; the next ReceiveTimeout reconnects (and
+			// resubscribes). Back off meanwhile.
+			if failures == 0 {
+				b.log.Warn("redis pub/sub link lost; reconnecting", "err", err)
+			}
+			failures++
+			select {
+			case <-b.ctx.Done():
+				return
+			case <-time.After(min(time.Duration(failures)*50*time.Millisecond, 500*time.Millisecond)):
+			}
+			continue
+		}
+		heard, pinged, failures = time.Now(), false, 0
+		switch m := msg.(type) {
+		case *redis.Message:
+			if room := b.room(m.Channel); room != "" {
+				b.h.HandleMessage(room, []byte(m.Payload))
+			}
+		case *redis.Subscription:
+			if m.Kind != "subscribe" {
+				continue
+			}
+			if m.Count == 1 {
+				resynced = false // the first subscription of a connection
+			}
+			b.mu.Lock()
+			wait := b.pending[m.Channel]
+			delete(b.pending, m.Channel)
+			b.mu.Unlock()
+			if wait != nil {
+				close(wait)
+				continue
+			}
+			if !resynced {
+				resynced = true
+				b.reconnects.Inc()
+				b.log.Info("redis pub/sub link re-established; resynchronizing rooms")
+				if !b.awaitCommands() {
+					return // closed meanwhile
+				}
+				b.h.HandleReconnect()
+			}
+		}
+	}
+}
+
+// replace closes a pub/sub connection that went silent (a half-open link
+// go-redis cannot see) and subscribes every channel on a new one; the
+// unawaited confirmations then trigger a resync.
+func (b *RedisBroker) replace() *redis.PubSub {
+	b.subMu.Lock()
+	defer b.subMu.Unlock()
+	b.mu.Lock()
+	old := b.ps
+	if b.closed {
+		b.mu.Unlock()
+		return old
+	}
+	b.ps = b.rdb.Subscribe(b.ctx)
+	ps := b.ps
+	chans := make([]string, 0, len(b.subs))
+	for ch := range b.subs {
+		chans = append(chans, ch)
+	}
+	b.mu.Unlock()
+	_ = old.Close()
+	if len(chans) > 0 {
+		ctx, cancel := context.WithTimeout(b.ctx, time.Second)
+		// On failure go-redis keeps the channels and subscribes them when
+		// the loop's next receive connects.
+		_ = ps.Subscribe(ctx, chans...)
+		cancel()
+	}
+	return ps
+}
+
+// awaitCommands returns true once Redis answers a command on the client's
+// pool, false if the broker closes first. The pub/sub connection may come
+// back before the pool does (go-redis probes a pool that failed many dials
+// once a second), and the resync that follows needs the pool: without this
+// wait its snapshots would fail and viewers would stay stale until the next
+// event.
+func (b *RedisBroker) awaitCommands() bool {
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, time.Second)
+		err := b.rdb.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return true
+		}
+		select {
+		case <-b.ctx.Done():
+			return false
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
