@@ -24,7 +24,7 @@ import (
 type Conn struct {
 	hub  *Hub
 	ws   *websocket.Conn
-	cork *cork
+	sock *sock
 	id   uint64
 
 	mu         sync.Mutex
@@ -100,21 +100,21 @@ type AcceptOptions struct {
 // the hub. On error the response has been written. The caller must run
 // ReadLoop (usually in a new goroutine: the HTTP handler may return).
 func (h *Hub) Accept(w http.ResponseWriter, r *http.Request, opts AcceptOptions) (*Conn, error) {
-	ck := &cork{}
+	sk := &sock{}
 	aopts := &websocket.AcceptOptions{OriginPatterns: opts.OriginPatterns}
 	for _, o := range opts.OriginPatterns {
 		if o == "*" {
 			aopts.InsecureSkipVerify = true
 		}
 	}
-	ws, err := websocket.Accept(&hijacker{ResponseWriter: w, cork: ck}, r, aopts)
+	ws, err := websocket.Accept(&hijacker{ResponseWriter: w, sock: sk}, r, aopts)
 	if err != nil {
 		return nil, err
 	}
 	if opts.ReadLimit > 0 {
 		ws.SetReadLimit(opts.ReadLimit)
 	}
-	c := &Conn{hub: h, ws: ws, cork: ck, id: h.nextID.Add(1), done: make(chan struct{})}
+	c := &Conn{hub: h, ws: ws, sock: sk, id: h.nextID.Add(1), done: make(chan struct{})}
 	c.inCond = sync.NewCond(&c.inMu)
 	c.MarkRead()
 	if err := h.register(c); err != nil {
@@ -291,7 +291,7 @@ func (c *Conn) MarkRead() { c.lastRead.Store(time.Now().UnixNano()) }
 func (c *Conn) writeLoop() {
 	var buf []byte
 	for {
-		frame, n, owned, closing := c.take(buf[:0])
+		frame, n, closing := c.take(buf)
 		if n == 0 {
 			if closing {
 				c.mu.Lock()
@@ -301,14 +301,7 @@ func (c *Conn) writeLoop() {
 			}
 			return
 		}
-		c.cork.start()
-		// No context: the write is corked (memory only), and flush's socket
-		// write is watched by the hub's sweeper.
-		err := c.ws.Write(context.Background(), websocket.MessageText, frame)
-		if ferr := c.cork.flush(); err == nil {
-			err = ferr
-		}
-		if err != nil {
+		if err := c.sock.writeText(frame); err != nil {
 			c.ws.CloseNow()
 			c.mu.Lock()
 			c.closing, c.writing = true, false
@@ -318,42 +311,41 @@ func (c *Conn) writeLoop() {
 		}
 		c.hub.metrics.messages.Add(float64(n))
 		c.hub.metrics.frames.Inc()
-		c.hub.metrics.bytes.Add(float64(len(frame)))
-		if owned && cap(frame) <= maxKeptBuffer {
+		c.hub.metrics.bytes.Add(float64(len(frame) - frameHeadroom))
+		if cap(frame) <= maxKeptBuffer {
 			buf = frame
 		}
 	}
 }
 
 const (
-	maxFrameBatch = 64 << 10 // bytes joined into one frame
+	maxFrameBatch = 64 << 10 // payload bytes joined into one frame
 	maxKeptBuffer = 128 << 10
 )
 
-// take moves queued messages into one frame: ordered messages first, then
-// the conflated ones (so a room's volatile messages never overtake its
-// snapshot). n is the number of messages taken; when it is 0 and the
-// connection is not closing, the writer is marked stopped, under the same
-// lock, so no Send is missed. A lone message is returned as it is (owned
-// false): it is shared with other connections and must not be written into.
-func (c *Conn) take(buf []byte) (frame []byte, n int, owned, closing bool) {
+// take moves queued messages into one frame buffer (headroom, then the
+// payload): ordered messages first, then the conflated ones (so a room's
+// volatile messages never overtake its snapshot). n is the number of
+// messages taken; when it is 0 and the connection is not closing, the
+// writer is marked stopped, under the same lock, so no Send is missed.
+func (c *Conn) take(buf []byte) (frame []byte, n int, closing bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.queued > 0 {
 		c.hub.metrics.queueDelay.Observe(time.Since(c.queueSince).Seconds())
 	}
+	if buf == nil {
+		buf = make([]byte, 0, min(c.queued+len(c.queue)+len(c.vol), maxFrameBatch)+frameHeadroom)
+	}
+	buf = buf[:frameHeadroom]
 	add := func(msg []byte) bool {
-		if n > 0 && len(buf)+1+len(msg) > maxFrameBatch {
+		if n > 0 && len(buf)+1+len(msg) > maxFrameBatch+frameHeadroom {
 			return false
 		}
-		if n == 0 && len(c.queue)+len(c.vol) == 1 {
-			frame = msg
-		} else {
-			if n > 0 {
-				buf = append(buf, '\n')
-			}
-			buf = append(buf, msg...)
+		if n > 0 {
+			buf = append(buf, '\n')
 		}
+		buf = append(buf, msg...)
 		n++
 		c.queued -= len(msg)
 		return true
@@ -385,8 +377,5 @@ func (c *Conn) take(buf []byte) (frame []byte, n int, owned, closing bool) {
 	if n == 0 && !c.closing {
 		c.writing = false
 	}
-	if frame != nil {
-		return frame, n, false, c.closing
-	}
-	return buf, n, true, c.closing
+	return buf, n, c.closing
 }

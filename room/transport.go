@@ -3,6 +3,7 @@ package room
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -15,78 +16,78 @@ import (
 // Buffer sizes under coder/websocket. net/http hands a hijacker 4 KiB read
 // and write buffers, which stay with the connection for its life; most of a
 // live-shopping connection's life is idle, so they are swapped for small
-// ones. Client messages are small (4 KiB at most) and writes are corked
-// below, so neither buffer needs to be large.
+// ones. Client messages are small (4 KiB at most). The library itself only
+// writes control frames (pong, close: at most 2+125 bytes), so its write
+// buffer holds any of them whole and flushes it in one write.
 const (
 	readBufSize  = 256
-	writeBufSize = 64
+	writeBufSize = 128
 )
 
-// cork sits between coder/websocket's buffered writer and the socket. While
-// corked, what the library writes for a frame (header and payload, in as many
-// pieces as it likes) is collected in memory, and flush then sends it with
-// one write: one syscall per frame, whatever the frame's size. Uncorked
-// (control frames the library writes on its own: pongs, close) it writes
-// straight through. Every write to the socket goes through mu, so corked
-// and direct writes never interleave.
-type cork struct {
-	mu     sync.Mutex
-	conn   net.Conn
-	corked bool
-	buf    *[]byte
+// sock is the write side of a connection's socket. coder/websocket writes
+// its control frames through it (as the io.Writer under its bufio.Writer);
+// the hub writes data frames itself with writeText, which frames the payload
+// and sends header and payload in one write: one syscall per frame, no
+// per-write context, no copy through the library. mu keeps a control frame
+// and a data frame from ever interleaving.
+type sock struct {
+	mu   sync.Mutex
+	conn net.Conn
 	// since is when the current socket write began (unix nanos), 0 when
 	// none is in progress: the hub's sweeper closes a connection whose
 	// write stalls.
 	since atomic.Int64
 }
 
-var corkBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
-
-func (c *cork) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.corked {
-		*c.buf = append(*c.buf, p...)
-		return len(p), nil
-	}
-	return c.writeLocked(p)
+func (s *sock) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writeLocked(p)
 }
 
-func (c *cork) writeLocked(p []byte) (int, error) {
-	c.since.Store(time.Now().UnixNano())
-	n, err := c.conn.Write(p)
-	c.since.Store(0)
+func (s *sock) writeLocked(p []byte) (int, error) {
+	s.since.Store(time.Now().UnixNano())
+	n, err := s.conn.Write(p)
+	s.since.Store(0)
 	return n, err
 }
 
-// start corks the writer; flush must follow.
-func (c *cork) start() {
-	c.mu.Lock()
-	c.corked = true
-	c.buf = corkBufs.Get().(*[]byte)
-	c.mu.Unlock()
-}
+// frameHeadroom is the room a frame buffer keeps in front of its payload
+// for the largest WebSocket header (2 bytes + 8 of length).
+const frameHeadroom = 10
 
-// flush uncorks and writes what was collected.
-func (c *cork) flush() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.corked = false
-	buf := c.buf
-	c.buf = nil
-	_, err := c.writeLocked(*buf)
-	if cap(*buf) <= 256<<10 {
-		*buf = (*buf)[:0]
-		corkBufs.Put(buf)
+// writeText sends frame[frameHeadroom:] as one unmasked, final text frame
+// (RFC 6455 section 5.2; a server never masks), writing the header into the
+// headroom.
+func (s *sock) writeText(frame []byte) error {
+	n := len(frame) - frameHeadroom
+	var h int
+	switch {
+	case n <= 125:
+		h = 2
+		frame[frameHeadroom-1] = byte(n)
+	case n <= 0xffff:
+		h = 4
+		frame[frameHeadroom-3] = 126
+		binary.BigEndian.PutUint16(frame[frameHeadroom-2:], uint16(n))
+	default:
+		h = 10
+		frame[frameHeadroom-9] = 127
+		binary.BigEndian.PutUint64(frame[frameHeadroom-8:], uint64(n))
 	}
+	start := frameHeadroom - h
+	frame[start] = 0x81 // FIN, opcode text
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, err := s.writeLocked(frame[start:])
 	return err
 }
 
 // hijacker wraps a ResponseWriter so that the connection coder/websocket
-// hijacks reads through a small buffer and writes through a cork.
+// hijacks reads through a small buffer and writes through sock.
 type hijacker struct {
 	http.ResponseWriter
-	cork *cork
+	sock *sock
 }
 
 func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -98,7 +99,7 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	h.cork.conn = conn
+	h.sock.conn = conn
 	// Keep whatever the HTTP server had already read past the request
 	// (coder/websocket re-reads the hijacked conn through the reader).
 	var rc net.Conn = conn
@@ -106,7 +107,7 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		b, _ := brw.Reader.Peek(n)
 		rc = &prefixConn{Conn: conn, r: io.MultiReader(bytes.NewReader(append([]byte(nil), b...)), conn)}
 	}
-	return rc, bufio.NewReadWriter(bufio.NewReaderSize(rc, readBufSize), bufio.NewWriterSize(h.cork, writeBufSize)), nil
+	return rc, bufio.NewReadWriter(bufio.NewReaderSize(rc, readBufSize), bufio.NewWriterSize(h.sock, writeBufSize)), nil
 }
 
 // prefixConn reads bytes already buffered before the conn itself.

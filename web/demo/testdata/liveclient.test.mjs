@@ -1,0 +1,212 @@
+// Unit tests of static/liveclient.js with a fake WebSocket, run by
+// TestLiveClientJS (demo_test.go) with Node's built-in test runner:
+//   node web/demo/testdata/liveclient.test.mjs
+import test from 'node:test';
+import assert from 'node:assert/strict';
+
+globalThis.location = { href: 'http://shop.test/demo/', protocol: 'http:', host: 'shop.test', hash: '', pathname: '/demo/', search: '' };
+
+class FakeWS {
+  static OPEN = 1;
+  static all = [];
+  constructor(url) {
+    this.url = url;
+    this.readyState = 0;
+    this.sent = [];
+    FakeWS.all.push(this);
+  }
+  send(d) {
+    if (this.readyState !== 1) throw new Error('send on a socket that is not open');
+    this.sent.push(JSON.parse(d));
+  }
+  close(code) {
+    this.readyState = 3;
+    this.closedWith = code;
+  }
+  // test helpers
+  open() {
+    this.readyState = 1;
+    this.onopen && this.onopen();
+  }
+  frame(...msgs) {
+    this.onmessage && this.onmessage({ data: msgs.map((m) => JSON.stringify(m)).join('\n') });
+  }
+  drop(code = 1006) {
+    this.readyState = 3;
+    this.onclose && this.onclose({ code, reason: '' });
+  }
+  ofType(type) {
+    return this.sent.filter((m) => m.type === type);
+  }
+  last(type) {
+    const l = this.ofType(type);
+    return l[l.length - 1];
+  }
+}
+globalThis.WebSocket = FakeWS;
+let snapshotForFetch = null;
+globalThis.fetch = async () => ({ ok: true, json: async () => snapshotForFetch });
+
+const { LiveClient, LiveError, ClockSync, formatMoney } = await import('../static/liveclient.js');
+
+const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
+const now = () => performance.timeOrigin + performance.now();
+
+const products = [
+  { id: 'p1', name: 'Tote', price: 1999, currency: 'USD', image: '/demo/img/tote.svg', remaining: 10, v: 1 },
+  { id: 'p2', name: 'Shoe', price: 8999, currency: 'USD', image: '/demo/img/sneakers.svg', remaining: 5, v: 1 },
+];
+
+// A client connected, authenticated and joined to room demo at seq 5.
+async function connected(opts = {}) {
+  FakeWS.all = [];
+  const client = new LiveClient({ url: 'ws://shop.test/ws', token: 'T', backoffBase: 10, backoffMax: 20, requestTimeout: 500, ...opts });
+  const room = client.join('demo');
+  client.connect();
+  await tick();
+  const ws = FakeWS.all[0];
+  ws.open();
+  assert.equal(ws.sent[0].type, 'auth', 'auth is the first message');
+  assert.equal(ws.sent[0].token, 'T');
+  ws.frame({ type: 'reply', id: ws.sent[0].id, ok: true, ts: Date.now() });
+  await tick();
+  const join = ws.last('join');
+  assert.ok(join, 'join sent after auth');
+  assert.equal(join.since, undefined, 'first join has no since');
+  ws.frame(
+    { type: 'reply', id: join.id, ok: true, ts: Date.now() },
+    { type: 'snapshot', room: 'demo', seq: 5, ts: Date.now(), title: 'Drop', products, pinned: null, sale: null, viewers: 3 },
+  );
+  await tick();
+  assert.equal(client.state, 'live');
+  return { client, room, ws };
+}
+
+test('snapshot, batched frames and stock by highest v', async () => {
+  const { client, room, ws } = await connected();
+  assert.equal(room.seq, 5);
+  assert.equal(room.title, 'Drop');
+  assert.equal(room.viewers, 3);
+  assert.equal(room.stock.get('p1').remaining, 10);
+  const seen = [];
+  client.on('stock', (d) => seen.push(d.remaining));
+  ws.frame(
+    { type: 'stock', room: 'demo', product: 'p1', remaining: 7, v: 3, ts: Date.now() },
+    { type: 'stock', room: 'demo', product: 'p1', remaining: 9, v: 2, ts: Date.now() },
+    { type: 'stock', room: 'demo', product: 'p1', remaining: 8, v: 3, ts: Date.now() },
+    { type: 'viewers', room: 'demo', count: 4, ts: Date.now() },
+  );
+  assert.equal(room.stock.get('p1').remaining, 7);
+  assert.equal(room.products.get('p1').remaining, 7);
+  assert.deepEqual(seen, [7]);
+  assert.equal(room.viewers, 4);
+  client.close();
+});
+
+test('events in order; duplicates ignored; a gap re-joins with since', async () => {
+  const { client, room, ws } = await connected();
+  ws.frame({ type: 'pinned', room: 'demo', seq: 6, ts: Date.now(), product: products[1] });
+  assert.equal(room.seq, 6);
+  assert.equal(room.pinned.id, 'p2');
+  ws.frame({ type: 'unpinned', room: 'demo', seq: 6, ts: Date.now() }); // duplicate
+  assert.equal(room.pinned.id, 'p2');
+
+  const joinsBefore = ws.ofType('join').length;
+  ws.frame({ type: 'unpinned', room: 'demo', seq: 8, ts: Date.now() }); // 7 is missing
+  assert.equal(room.seq, 6, 'an event after a gap is not applied');
+  assert.equal(room.pinned.id, 'p2');
+  const rejoin = ws.last('join');
+  assert.equal(ws.ofType('join').length, joinsBefore + 1);
+  assert.equal(rejoin.since, 6);
+  ws.frame({ type: 'unpinned', room: 'demo', seq: 9, ts: Date.now() }); // still waiting: no second re-join
+  assert.equal(ws.ofType('join').length, joinsBefore + 1);
+  ws.frame(
+    { type: 'reply', id: rejoin.id, ok: true, ts: Date.now() },
+    { type: 'sale', room: 'demo', seq: 7, ts: Date.now(), sale: { id: 's', product: 'p2', state: 'live', price: 1, quantity: 1, sold: 0, per_user_limit: 1, starts_at: 0, ends_at: 1 } },
+    { type: 'unpinned', room: 'demo', seq: 8, ts: Date.now() },
+  );
+  assert.equal(room.seq, 8);
+  assert.equal(room.pinned, null);
+  assert.equal(room.sale.state, 'live');
+  client.close();
+});
+
+test('requests: reply by id, same id is one request, errors and timeouts', async () => {
+  const { client, ws } = await connected();
+  const a = client.buy({ room: 'demo', product: 'p1', id: 'buy-1' });
+  const b = client.buy({ room: 'demo', product: 'p1', id: 'buy-1' });
+  assert.equal(a, b, 'a pending id returns the same promise');
+  assert.equal(ws.ofType('buy').length, 1, 'and sends nothing more');
+  assert.deepEqual(ws.last('buy'), { type: 'buy', id: 'buy-1', room: 'demo', product: 'p1', qty: 1 });
+  ws.frame({ type: 'reply', id: 'buy-1', ok: true, order: 'o-1', product: 'p1', qty: 1, price: 1999, remaining: 9, ts: Date.now() });
+  assert.equal((await a).order, 'o-1');
+
+  const c = client.pin('demo', 'p2');
+  const pin = ws.last('pin');
+  ws.frame({ type: 'reply', id: pin.id, ok: false, error: { code: 'forbidden', message: 'no' }, ts: Date.now() });
+  await assert.rejects(c, (e) => e instanceof LiveError && e.code === 'forbidden');
+
+  await assert.rejects(client.unpin('demo', { timeout: 30 }), (e) => e.code === 'timeout');
+  client.close();
+});
+
+test('reconnect: backoff, resend buy with the same id, join with since, fresh stock', async () => {
+  const { client, room, ws } = await connected();
+  ws.frame({ type: 'pinned', room: 'demo', seq: 6, ts: Date.now(), product: products[0] });
+  const states = [];
+  client.on('state', (d) => states.push(d.state));
+  const pending = client.buy({ room: 'demo', product: 'p1', id: 'buy-2' }, { timeout: 2000 });
+  const pinning = client.pin('demo', 'p1');
+  ws.drop(1006);
+  assert.equal(client.state, 'reconnecting');
+  await assert.rejects(pinning, (e) => e.code === 'disconnected', 'a non-idempotent request fails on disconnect');
+
+  snapshotForFetch = { products: [{ ...products[0], remaining: 4, v: 9 }] };
+  for (let i = 0; i < 50 && FakeWS.all.length < 2; i++) await tick(5);
+  const ws2 = FakeWS.all[1];
+  assert.ok(ws2, 'reconnected');
+  ws2.open();
+  assert.equal(ws2.sent[0].type, 'auth');
+  ws2.frame({ type: 'reply', id: ws2.sent[0].id, ok: true, ts: Date.now() });
+  await tick();
+  assert.equal(ws2.last('buy').id, 'buy-2', 'the buy is resent with its id');
+  const join = ws2.last('join');
+  assert.equal(join.since, 6);
+  ws2.frame(
+    { type: 'reply', id: join.id, ok: true, ts: Date.now() },
+    { type: 'reply', id: 'buy-2', ok: true, order: 'o-2', product: 'p1', qty: 1, price: 1999, remaining: 4, ts: Date.now() },
+  );
+  assert.equal((await pending).order, 'o-2');
+  await tick(20);
+  assert.equal(room.stock.get('p1').remaining, 4, 'stock fetched after a resumed join');
+  assert.deepEqual(states.slice(0, 1), ['reconnecting']);
+  assert.equal(client.state, 'live');
+  client.close();
+  assert.equal(client.state, 'closed');
+});
+
+test('clock offset from ts and pongs', async () => {
+  const c = new ClockSync();
+  const t0 = now();
+  c.observe(t0 + 5000 - 10, t0); // server ahead by ~5 s, message 10 ms old
+  assert.ok(Math.abs(c.offset - 4990) < 1);
+  c.observePong(t0 + 5000 + 20, t0, t0 + 40); // rtt 40, midpoint t0+20 -> offset 5000
+  assert.ok(Math.abs(c.offset - 5000) < 1, `offset ${c.offset}`);
+  c.observePong(t0 + 5200, t0 + 100, t0 + 900); // slow ping: ignored for the estimate
+  assert.ok(Math.abs(c.offset - 5000) < 1, `offset ${c.offset}`);
+  c.reset();
+  assert.equal(c.offset, null);
+
+  const { client, ws } = await connected();
+  const ping = ws.last('ping');
+  assert.ok(ping, 'pings after auth');
+  ws.frame({ type: 'pong', id: ping.id, ts: Date.now() + 60000 });
+  assert.ok(client.clockOffset > 59000, `offset ${client.clockOffset}`);
+  assert.ok(Math.abs(client.serverNow() - (Date.now() + 60000)) < 1000);
+  client.close();
+});
+
+test('money in minor units', () => {
+  assert.equal(formatMoney(1999, 'USD', 'en-US'), '$19.99');
+  assert.equal(formatMoney(500, 'JPY', 'en-US'), '¥500');
+});
