@@ -132,6 +132,8 @@ type hubRoom struct {
 	total     int64  // count across nodes at the last report
 	totalSent int64  // count in the last viewers message, -1 before it
 
+	stale bool // a resync failed; the maintenance loop retries it
+
 	volLast    time.Time         // when volatile messages were last fanned out
 	volPending map[string][]byte // coalesced volatile messages waiting for volLast+VolatileInterval
 }
@@ -550,14 +552,23 @@ func (h *Hub) repair(r *hubRoom) {
 }
 
 // resync sends every joined subscriber of r a fresh snapshot.
+//
+// If the snapshot cannot be read (the broker is back but the store is not
+// yet), the room is marked stale and the maintenance loop tries again every
+// second, so viewers of a quiet room are not left behind.
 func (h *Hub) resync(ctx context.Context, r *hubRoom) {
 	snap, err := h.src.Snapshot(ctx, r.id)
-	if err != nil {
-		h.log.Warn("resync: reading snapshot failed", "room", r.id, "err", err)
-		return
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err != nil {
+		h.log.Warn("resync: reading snapshot failed; will retry", "room", r.id, "err", err)
+		r.stale = true
+		return
+	}
+	r.stale = false
+	if snap.Seq < r.lastSeq {
+		return // events newer than this snapshot were delivered meanwhile
+	}
 	snap.Viewers = r.viewersLocked()
 	msg := protocol.Marshal(snap)
 	if snap.Seq > r.lastSeq {

@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -246,4 +248,32 @@ func TestSockWriteTextFraming(t *testing.T) {
 			t.Fatalf("payload of %d bytes: header %x, %d bytes in all", n, got[:min(len(got), 10)], len(got))
 		}
 	}
+}
+
+// flakySource fails snapshots while failing is set.
+type flakySource struct {
+	Source
+	failing atomic.Bool
+}
+
+func (f *flakySource) Snapshot(ctx context.Context, room string) (protocol.Snapshot, error) {
+	if f.failing.Load() {
+		return protocol.Snapshot{}, errors.New("store down")
+	}
+	return f.Source.Snapshot(ctx, room)
+}
+
+// A resync whose snapshot read fails is retried until it succeeds.
+func TestHubRetriesFailedResync(t *testing.T) {
+	f := newHubFixture(t)
+	flaky := &flakySource{Source: f.store}
+	f.hub.src = flaky
+	next := f.viewer(t)
+	wantSeq(t, next(), "snapshot", 0)
+	f.pin(t, "a") // lost: only a snapshot will tell the viewer
+	flaky.failing.Store(true)
+	f.hub.HandleReconnect()
+	flaky.failing.Store(false)
+	m := next() // from the maintenance loop's retry, within a second or two
+	wantSeq(t, m, "snapshot", 1)
 }

@@ -25,6 +25,7 @@ func (h *Hub) maintain() {
 			h.reportViewers(reported)
 		case <-sweep.C:
 			h.sweep()
+			h.retryStale()
 		}
 	}
 }
@@ -99,6 +100,25 @@ func (h *Hub) sweep() {
 		if now-c.lastRead.Load() > pingAfter && c.pinging.CompareAndSwap(false, true) {
 			go h.ping(c)
 		}
+	}
+}
+
+// retryStale resyncs the rooms whose resync failed.
+func (h *Hub) retryStale() {
+	h.mu.RLock()
+	var stale []*hubRoom
+	for _, r := range h.rooms {
+		r.mu.Lock()
+		if r.stale {
+			stale = append(stale, r)
+		}
+		r.mu.Unlock()
+	}
+	h.mu.RUnlock()
+	for _, r := range stale {
+		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.FetchTimeout)
+		h.resync(ctx, r)
+		cancel()
 	}
 }
 
