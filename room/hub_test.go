@@ -39,7 +39,7 @@ type hubFixture struct {
 	url   string
 }
 
-func newHubFixture(t *testing.T) *hubFixture {
+func newHubFixture(t *testing.T, opts ...func(*Config)) *hubFixture {
 	t.Helper()
 	pub := &lossyPublisher{got: make(chan []byte, 4096)}
 	store := inventory.NewMemoryStore(inventory.MemoryConfig{Publisher: pub})
@@ -48,7 +48,11 @@ func newHubFixture(t *testing.T) *hubFixture {
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	hub := NewHub(Config{Source: store, ViewersInterval: time.Hour})
+	cfg := Config{Source: store, ViewersInterval: time.Hour}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	hub := NewHub(cfg)
 	if err := hub.Run(); err != nil {
 		t.Fatal(err)
 	}
@@ -276,4 +280,42 @@ func TestHubRetriesFailedResync(t *testing.T) {
 	flaky.failing.Store(false)
 	m := next() // from the maintenance loop's retry, within a second or two
 	wantSeq(t, m, "snapshot", 1)
+}
+
+// A peer that stops answering pings is dropped; one that answers stays.
+func TestHubPingsFindDeadPeers(t *testing.T) {
+	f := newHubFixture(t, func(c *Config) { c.PingInterval, c.PingTimeout = 200*time.Millisecond, 300*time.Millisecond })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	alive, _, err := websocket.Dial(ctx, f.url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alive.CloseNow()
+	readerDone := make(chan struct{})
+	defer func() { alive.CloseNow(); <-readerDone }()
+	go func() { // keeps reading, so the client answers pings
+		defer close(readerDone)
+		for {
+			if _, _, err := alive.Read(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	dead, _, err := websocket.Dial(ctx, f.url, nil) // never reads: never answers a ping
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.CloseNow()
+	deadline := time.Now().Add(10 * time.Second)
+	for f.hub.Conns() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections after the silent peer stopped answering pings, want 1", f.hub.Conns())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond) // several ping rounds for the live one
+	if f.hub.Conns() != 1 {
+		t.Fatal("the peer that answers pings was dropped")
+	}
 }
