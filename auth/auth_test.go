@@ -306,3 +306,23 @@ func TestIssueWithSecret(t *testing.T) {
 		}
 	}
 }
+
+// Development verifiers that share a signing secret accept each other's
+// tokens; others do not.
+func TestDevVerifierSharedSecret(t *testing.T) {
+	t.Parallel()
+	a, b, c := NewDevVerifier([]byte("shared")), NewDevVerifier([]byte("shared")), NewDevVerifier([]byte("other"))
+	if !a.DevMode() || !b.DevMode() {
+		t.Fatal("a dev verifier must be in development mode")
+	}
+	tok, err := a.Issue(Identity{User: "u", Role: RoleCreator, Rooms: []string{"r"}}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := b.Verify(tok); err != nil || id.User != "u" || !id.CanControl("r") {
+		t.Fatalf("shared secret: %+v, %v", id, err)
+	}
+	if _, err := c.Verify(tok); err == nil {
+		t.Fatal("a dev verifier with another secret accepted the token")
+	}
+}
