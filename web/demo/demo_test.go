@@ -20,6 +20,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/liveserver/liveserver/internal/redistest"
 	"github.com/liveserver/liveserver/server"
 	"github.com/liveserver/liveserver/web/demo"
 )
@@ -168,6 +169,54 @@ func artifactsDir(t *testing.T) string {
 	return dir
 }
 
+// browserOptions are the flags of the browser tests' Chromium: headless,
+// quiet (no background traffic, updates or extensions) and never throttling
+// background tabs, whose timers drive the countdowns.
+func browserOptions(chrome, userDataDir string) []chromedp.ExecAllocatorOption {
+	return []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chrome),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.Flag("disable-backgrounding-occluded-windows", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("mute-audio", true),
+		chromedp.UserDataDir(userDataDir),
+		chromedp.WindowSize(1280, 1000),
+	}
+}
+
+// browserLogger returns a logf for chromedp.WithLogf and WithErrorf that
+// keeps chromedp's messages and logs them only if the test failed.
+func browserLogger(t *testing.T) func(string, ...any) {
+	var mu sync.Mutex
+	var lines []string
+	t.Cleanup(func() {
+		if t.Failed() {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, l := range lines {
+				t.Log("chromedp:", l)
+			}
+		}
+	})
+	return func(format string, args ...any) {
+		mu.Lock()
+		lines = append(lines, fmt.Sprintf(format, args...))
+		mu.Unlock()
+	}
+}
+
 // tab is one browser tab with a demo page.
 type tab struct {
 	t    *testing.T
@@ -313,44 +362,8 @@ func TestBrowserLiveShopping(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var logMu sync.Mutex
-	var browserLog []string
-	logf := func(format string, args ...any) {
-		logMu.Lock()
-		browserLog = append(browserLog, fmt.Sprintf(format, args...))
-		logMu.Unlock()
-	}
-	defer func() {
-		if t.Failed() {
-			logMu.Lock()
-			for _, l := range browserLog {
-				t.Log("chromedp:", l)
-			}
-			logMu.Unlock()
-		}
-	}()
-
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chrome),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("disable-backgrounding-occluded-windows", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.Flag("mute-audio", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 1000),
-	)
+	logf := browserLogger(t)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, browserOptions(chrome, t.TempDir())...)
 	defer cancelAlloc()
 	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithErrorf(logf), chromedp.WithLogf(logf))
 	defer cancelBrowser()
@@ -849,5 +862,214 @@ func TestBrowserReconnect(t *testing.T) {
 	}
 	if e := viewer.errors(); e != "" {
 		t.Errorf("viewer:%s", e)
+	}
+}
+
+// TestBrowserCluster runs the pages against three nodes on one real
+// redis-server (docs/CLUSTER.md), each page on another node as a load
+// balancer would spread them: the creator console on node 1, a viewer on
+// node 2 and a viewer on node 3. The creator pins a product and starts a
+// short sale; both viewers show the card and the countdown; the viewer on
+// node 2 buys; the viewer on node 3 sees the stock drop, the purchase and
+// the sale's state, up to its end on the cluster's clock; the console on
+// node 1 shows the order. It needs redis-server (skipped without it, unless
+// LIVESERVER_REQUIRE_REDIS=1) and Chromium.
+func TestBrowserCluster(t *testing.T) {
+	chrome := chromium(t)
+	rds := redistest.Start(t)
+	shots := artifactsDir(t)
+
+	// Each node runs in development mode with its own token secret; every
+	// page asks its own node's /dev/token, as the demo does behind a load
+	// balancer. Only the first node seeds the room "demo".
+	var nodes []string
+	for i := range 3 {
+		srv, err := server.New(server.Config{RedisURL: rds.URL(), SeedDemo: i == 0, MsgRate: -1, ViewersInterval: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatalf("node %d: %v", i+1, err)
+		}
+		ts := httptest.NewServer(srv.Handler())
+		t.Cleanup(func() {
+			srv.Close()
+			ts.Close()
+		})
+		nodes = append(nodes, ts.URL)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	logf := browserLogger(t)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, browserOptions(chrome, t.TempDir())...)
+	defer cancelAlloc()
+	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithErrorf(logf), chromedp.WithLogf(logf))
+	defer cancelBrowser()
+	if err := chromedp.Do(browserCtx); err != nil {
+		t.Fatalf("start %s: %v", chrome, err)
+	}
+
+	const (
+		pinned     = `(() => { const c = document.querySelector('[data-testid="pinned-card"]'); return !c.hidden && c.dataset.productId; })()`
+		stockLabel = `document.querySelector('[data-testid="stock-label"]')`
+		countdown  = `document.querySelector('[data-testid="countdown"]')`
+		stockV     = `liveDemo.client.rooms.get('demo').stock.get('p2').v`
+		saleSecs   = 6
+	)
+	var cancelTabs []context.CancelFunc
+	defer func() { // the tabs close before the browser
+		for _, c := range cancelTabs {
+			c()
+		}
+	}()
+	open := func(name, url string, width, height int64, opts ...chromedp.ContextOption) *tab {
+		tb, cancelTab := newTab(t, browserCtx, name, opts...)
+		cancelTabs = append(cancelTabs, cancelTab)
+		tb.do(chromedp.EmulateViewport(width, height), chromedp.Navigate(url))
+		tb.wait("connection live", `window.liveDemo && liveDemo.state === 'live' && liveDemo.lastSeq !== null &&
+			document.querySelector('[data-testid="conn-state"]').dataset.state === 'live'`, 15*time.Second, nil)
+		// The page talks to the node it came from, and to no other.
+		var wsURL string
+		tb.eval(`liveDemo.client.url`, &wsURL)
+		if want := "ws" + strings.TrimPrefix(url[:strings.Index(url, "/demo/")], "http") + "/ws"; wsURL != want {
+			t.Fatalf("%s: WebSocket %s, want %s", name, wsURL, want)
+		}
+		return tb
+	}
+	creator := open("creator@node1", nodes[0]+"/demo/creator.html?room=demo", 1280, 1000)
+	creator.wait("catalog", `document.querySelectorAll('[data-testid^="pin-p"]').length === 5`, 5*time.Second, nil)
+	viewer2 := open("viewer@node2", nodes[1]+"/demo/?room=demo", 420, 900)
+	viewer3 := open("viewer@node3", nodes[2]+"/demo/?room=demo", 420, 900, chromedp.WithNewBrowserContext())
+	viewers := []*tab{viewer2, viewer3}
+	all := []*tab{creator, viewer2, viewer3}
+
+	// One connection on each node: every page counts three.
+	for _, tb := range all {
+		tb.wait("viewer count 3 (summed over the nodes)", `Number(document.querySelector('[data-testid="viewer-count"]').dataset.count) === 3`, 10*time.Second, nil)
+	}
+
+	// The creator on node 1 pins p2; the viewers on nodes 2 and 3 show it.
+	creator.do(chromedp.Click(chromedp.CSS(`[data-testid="pin-p2"]`)))
+	var out outcome
+	creator.wait("pin outcome", `liveDemo.lastOutcome && liveDemo.lastOutcome.action.startsWith('Pin') && liveDemo.lastOutcome`, 5*time.Second, &out)
+	if !out.OK {
+		t.Fatalf("creator: pin p2 failed: %s %s", out.Code, out.Message)
+	}
+	var stock0, v0 int64
+	for _, tb := range viewers {
+		tb.wait("pinned card p2", pinned+` === 'p2' && document.querySelector('[data-testid="pinned-name"]').textContent === 'Runner Sneakers' &&
+			document.querySelector('[data-testid="pinned-price"]').textContent.includes('89.99')`, 5*time.Second, nil)
+		tb.wait("stock of p2", `typeof liveDemo.stock.p2 === 'number' && `+stockLabel+`.dataset.remaining === String(liveDemo.stock.p2)`, 5*time.Second, nil)
+	}
+	viewer2.eval(`liveDemo.stock.p2`, &stock0)
+	viewer2.eval(stockV, &v0)
+	var s3, v3 int64
+	viewer3.eval(`liveDemo.stock.p2`, &s3)
+	viewer3.eval(stockV, &v3)
+	if s3 != stock0 || v3 != v0 {
+		t.Fatalf("stock of p2: node 2 shows %d (v %d), node 3 shows %d (v %d)", stock0, v0, s3, v3)
+	}
+	if stock0 < 2 {
+		t.Fatalf("stock of p2 is %d: the seeded room should have more", stock0)
+	}
+
+	// A short sale of p2 at 59.99, started on node 1.
+	creator.do(
+		chromedp.SetValue(chromedp.CSS(`[data-testid="sale-product"]`), "p2"),
+		chromedp.SetValue(chromedp.CSS(`[data-testid="sale-price"]`), "59.99"),
+		chromedp.SetValue(chromedp.CSS(`[data-testid="sale-quantity"]`), "5"),
+		chromedp.SetValue(chromedp.CSS(`[data-testid="sale-limit"]`), "2"),
+		chromedp.SetValue(chromedp.CSS(`[data-testid="sale-duration"]`), fmt.Sprint(saleSecs)),
+		chromedp.SetValue(chromedp.CSS(`[data-testid="sale-delay"]`), "0"),
+		chromedp.Click(chromedp.CSS(`[data-testid="sale-submit"]`)),
+	)
+	creator.wait("sale outcome", `liveDemo.lastOutcome && liveDemo.lastOutcome.action.startsWith('Start flash sale') && liveDemo.lastOutcome`, 5*time.Second, &out)
+	if !out.OK {
+		t.Fatalf("creator: sale_start failed: %s %s", out.Code, out.Message)
+	}
+	type sale struct {
+		ID     string `json:"id"`
+		State  string `json:"state"`
+		EndsAt int64  `json:"ends_at"`
+		Sold   int64  `json:"sold"`
+	}
+	var want sale
+	creator.wait("creator sale live", `liveDemo.sale && liveDemo.sale.state === 'live' && liveDemo.sale`, 5*time.Second, &want)
+
+	// Both viewers: the same sale (ends_at is Redis's clock, one for the
+	// cluster), the live banner, a running countdown and the sale price.
+	for _, tb := range viewers {
+		var got sale
+		tb.wait("sale event", fmt.Sprintf(`liveDemo.sale && liveDemo.sale.id === %q && liveDemo.sale`, want.ID), 5*time.Second, &got)
+		if got != want {
+			t.Errorf("%s: sale %+v, the creator's is %+v", tb.name, got, want)
+		}
+		var ms1 int64
+		tb.wait("live sale banner", `(() => { const b = document.querySelector('[data-testid="sale-banner"]');
+			return !b.hidden && b.dataset.state === 'live' && `+countdown+`.dataset.target === 'ends_at' &&
+				Number(`+countdown+`.dataset.ms) > 0 && Number(`+countdown+`.dataset.ms); })()`, 5*time.Second, &ms1)
+		if ms1 > saleSecs*1000+500 {
+			t.Errorf("%s: countdown %d ms for a %d s sale", tb.name, ms1, saleSecs)
+		}
+		tb.wait("countdown running", fmt.Sprintf(`Number(%s.dataset.ms) < %d && /^0:0\d$/.test(%s.textContent)`, countdown, ms1, countdown), 2*time.Second, nil)
+		tb.wait("sale price on card", `document.querySelector('[data-testid="pinned-price"]').textContent.includes('59.99') &&
+			!document.querySelector('[data-testid="buy-button"]').disabled`, 2*time.Second, nil)
+	}
+
+	// The viewer on node 2 buys.
+	viewer2.do(chromedp.Click(chromedp.CSS(`[data-testid="buy-button"]`)))
+	viewer2.wait("buy outcome", `window.liveDemo.lastOutcome`, 5*time.Second, &out)
+	if !out.OK {
+		t.Fatalf("viewer@node2: buy failed: %s %s", out.Code, out.Message)
+	}
+	if out.Price != 5999 || out.Remaining != stock0-1 {
+		t.Errorf("viewer@node2: bought at %d with %d left, want 5999 and %d", out.Price, out.Remaining, stock0-1)
+	}
+	order := out.Order
+	var msLeft int64
+	viewer2.eval(`Number(`+countdown+`.dataset.ms)`, &msLeft)
+	t.Logf("viewer@node2: bought order %s with %d ms of the sale left", order, msLeft)
+	viewer2.wait("stock drop", fmt.Sprintf(`liveDemo.stock.p2 === %d && %s.dataset.remaining === '%d'`, stock0-1, stockLabel, stock0-1), 5*time.Second, nil)
+
+	// The viewer on node 3 sees the stock drop (a newer v than before, the
+	// same as node 2's), the purchase in its ticker and the sale's units.
+	viewer3.wait("stock drop", fmt.Sprintf(`liveDemo.stock.p2 === %d && %s.dataset.remaining === '%d'`, stock0-1, stockLabel, stock0-1), 5*time.Second, nil)
+	var v2 int64
+	viewer2.eval(stockV, &v2)
+	viewer3.eval(stockV, &v3)
+	if v3 <= v0 || v3 != v2 {
+		t.Errorf("stock version of p2: %d before the purchase; after it node 2 has %d, node 3 %d", v0, v2, v3)
+	}
+	viewer3.wait("ticker", `[...document.querySelectorAll('[data-testid="ticker"] li')].some((li) => li.textContent.includes('Runner Sneakers'))`, 5*time.Second, nil)
+	viewer3.wait("sale units left", `document.querySelector('[data-testid="sale-banner"]').dataset.state === 'live' &&
+		document.querySelector('[data-testid="sale-sub"]').textContent.includes('4 of 5 left')`, 5*time.Second, nil)
+
+	// The console on node 1: the stock, the sale's sold counter and the
+	// order in its table (from GET /api/rooms/demo/orders on node 1).
+	creator.wait("creator stock drop", fmt.Sprintf(`document.querySelector('[data-testid="stock-p2"]').dataset.remaining === '%d'`, stock0-1), 5*time.Second, nil)
+	creator.wait("sale sold counter", `document.querySelector('[data-testid="sale-sold"]').dataset.sold === '1'`, 5*time.Second, nil)
+	creator.wait("order in the table", fmt.Sprintf(`document.querySelector('[data-testid="orders"] tr[data-order=%q]') !== null &&
+		document.querySelector('[data-testid="orders-count"]').dataset.count === '1'`, order), 8*time.Second, nil)
+	viewer3.screenshot(filepath.Join(shots, "cluster-viewer-node3.png"))
+	creator.screenshot(filepath.Join(shots, "cluster-creator-node1.png"))
+
+	// The sale ends at ends_at (node 1's timer, or any node's poll of
+	// sale-timers) and every node's page hears it, with the sold count.
+	for _, tb := range all {
+		var got sale
+		tb.wait("sale ended", fmt.Sprintf(`liveDemo.sale && liveDemo.sale.id === %q && liveDemo.sale.state === 'ended' && liveDemo.sale`, want.ID), saleSecs*time.Second+5*time.Second, &got)
+		if got.Sold != 1 {
+			t.Errorf("%s: ended sale sold %d, want 1", tb.name, got.Sold)
+		}
+	}
+	viewer3.wait("catalog price back", `document.querySelector('[data-testid="pinned-price"]').textContent.includes('89.99')`, 2*time.Second, nil)
+
+	// The order stream is the cluster's: node 3 lists the one order.
+	if n := countOrders(t, nodes[2], devToken(t, nodes[2], map[string]any{"sub": "test-creator", "role": "creator", "rooms": []string{"demo"}})); n != 1 {
+		t.Errorf("node 3: %d orders, want 1", n)
+	}
+
+	for _, tb := range all {
+		if e := tb.errors(); e != "" {
+			t.Errorf("%s:%s", tb.name, e)
+		}
 	}
 }
