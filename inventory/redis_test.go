@@ -389,6 +389,52 @@ func TestRedisRaceAcrossNodes(t *testing.T) {
 	}
 }
 
+// A burst of purchases far larger than the client's pool waits for
+// connections and is answered, ok or sold out: a busy pool is a queue,
+// never a dependency error while Redis answers. (A flash sale's burst
+// once outran a 20-connection pool and got unavailable from a healthy
+// Redis; the server now sizes its pool for bursts. No timing is asserted:
+// the deadline is generous, the point is that the store adds no limit of
+// its own and that waiting is not failing.)
+func TestRedisBurstLargerThanPoolQueues(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{
+		Addr: srv.Addr(), DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second,
+		DialerRetries: 1, MaxRetries: 2, MaxRetryBackoff: 100 * time.Millisecond, ContextTimeoutEnabled: true,
+		PoolSize: 2, PoolTimeout: 30 * time.Second,
+	})
+	t.Cleanup(func() { rdb.Close() })
+	s := newRedisStore(t, rdb, uniquePrefix())
+	const stock, buyers = 50, 400
+	mustPut(t, s, "r1", stock)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	counts := map[string]int{}
+	for i := range buyers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			_, err := s.Buy(rctx, inventory.BuyRequest{Room: "r1", User: fmt.Sprintf("u%d", i), ID: "x", Product: "p1", Qty: 1})
+			mu.Lock()
+			counts[code(err)]++
+			mu.Unlock()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if counts[""] != stock || counts[protocol.CodeSoldOut] != buyers-stock {
+		t.Fatalf("outcomes %v, want %d ok and %d sold_out", counts, stock, buyers-stock)
+	}
+	if st := rdb.PoolStats(); st.WaitCount == 0 || st.TotalConns > 2 {
+		t.Fatalf("pool: %d waits, %d connections; want the burst to have queued on 2 connections", st.WaitCount, st.TotalConns)
+	}
+}
+
 // The history keeps the last HistorySize events: older ones are gone, and
 // Since says so rather than answering with a gap.
 func TestRedisHistoryBounded(t *testing.T) {
