@@ -9,8 +9,8 @@
 #
 # Every LIVESERVER_* variable reaches the nodes (the command reads its flags
 # from them), so set LIVESERVER_JWT_SECRET for a real cluster: without it
-# each node runs in development mode with its own random token secret, and
-# a token from one node's POST /dev/token works on that node only.
+# the nodes run in development mode (anyone may mint any token with POST
+# /dev/token; the nodes share its signing secret through Redis).
 #
 # Overrides, mainly for tests: LIVESERVER_BIN (a built binary; default: go
 # build ./cmd/liveserver), CLUSTER_PORTS (default "8081 8082 8083").
@@ -32,7 +32,7 @@ if [[ -z $bin ]]; then
 	(cd "$(dirname "${BASH_SOURCE[0]}")/.." && go build -o "$bin" ./cmd/liveserver)
 fi
 if [[ -z ${LIVESERVER_JWT_SECRET:-} ]]; then
-	echo "warning: LIVESERVER_JWT_SECRET is not set: development mode, tokens work only on the node that issued them" >&2
+	echo "warning: LIVESERVER_JWT_SECRET is not set: development mode, anyone can mint tokens with POST /dev/token" >&2
 fi
 
 pids=()

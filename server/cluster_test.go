@@ -485,3 +485,24 @@ func TestClusterRedisRestart(t *testing.T) {
 	}
 	t.Logf("%d purchases: %d acknowledged, %d during the outage (slowest answer %v), %d orders in the stream", len(results), acked, during, slowest, len(page.Orders))
 }
+
+// In development mode the nodes of a cluster share the token secret through
+// Redis: a token from one node's /dev/token works on every node.
+func TestClusterDevTokensWorkOnEveryNode(t *testing.T) {
+	srv := redistest.Start(t)
+	a := startNode(t, server.Config{RedisURL: srv.URL(), SeedDemo: true})
+	b := startNode(t, server.Config{RedisURL: srv.URL()})
+	if !a.srv.DevMode() || !b.srv.DevMode() {
+		t.Fatal("nodes without a secret must be in development mode")
+	}
+	tok := a.token(t, "maya", "creator", "demo")
+	if st := b.do(t, "POST", "/api/rooms/demo/pin", tok, msg{"product": "p1"}, nil); st != 200 {
+		t.Fatalf("node B refused node A's development token: %d", st)
+	}
+	dial(t, b.wsURL(), tok).join("demo")
+	// A node with its own secret still refuses it.
+	c := startNode(t, server.Config{RedisURL: srv.URL(), JWTSecret: "real"})
+	if st := c.do(t, "POST", "/api/rooms/demo/pin", tok, msg{"product": "p1"}, nil); st != 401 {
+		t.Fatalf("a node with a real secret accepted a development token: %d", st)
+	}
+}

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -61,6 +63,14 @@ func newRedisBackend(cfg Config) (backend, error) {
 		return backend{}, fmt.Errorf("redis at %s: %w", opt.Addr, err)
 	}
 
+	var devSecret []byte
+	if cfg.JWTSecret == "" {
+		if devSecret, err = sharedDevSecret(rdb); err != nil {
+			rdb.Close()
+			return backend{}, err
+		}
+	}
+
 	rtt := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "liveserver_redis_duration_seconds",
 		Help:    "Redis calls by operation (a script, publish, subscribe, presence report, ...), including any wait for a pool connection.",
@@ -72,9 +82,10 @@ func newRedisBackend(cfg Config) (backend, error) {
 	broker := room.NewRedisBroker(rdb, room.RedisBrokerConfig{Logger: cfg.Logger, Registerer: cfg.Registry, RoundTrips: rtt})
 	presence := room.NewRedisPresence(rdb, room.RedisPresenceConfig{Logger: cfg.Logger, RoundTrips: rtt})
 	return backend{
-		store:    store,
-		broker:   broker,
-		presence: presence,
+		devSecret: devSecret,
+		store:     store,
+		broker:    broker,
+		presence:  presence,
 		ready: func(ctx context.Context) error {
 			start := time.Now()
 			err := rdb.Ping(ctx).Err()
@@ -164,4 +175,25 @@ func registerPoolMetrics(reg prometheus.Registerer, rdb *redis.Client, size int)
 			Help: "Waits for a connection that ended at the pool timeout (a wait cut by the request's deadline is not counted).",
 		}, stat(func(s *redis.PoolStats) float64 { return float64(s.Timeouts) })),
 	)
+}
+
+// sharedDevSecret returns the development-mode token secret of the
+// cluster, creating it on first use, so that in development mode a token
+// from any node's POST /dev/token works on every node (behind a load
+// balancer the token request and the WebSocket may reach different nodes).
+// It never applies with -jwt-secret.
+func sharedDevSecret(rdb *redis.Client) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), redisStartTimeout)
+	defer cancel()
+	key := inventory.DefaultKeyPrefix + "dev-token-secret"
+	fresh := make([]byte, 32)
+	rand.Read(fresh)
+	if err := rdb.SetNX(ctx, key, hex.EncodeToString(fresh), 0).Err(); err != nil {
+		return nil, fmt.Errorf("redis: development token secret: %w", err)
+	}
+	secret, err := rdb.Get(ctx, key).Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("redis: development token secret: %w", err)
+	}
+	return secret, nil
 }

@@ -88,11 +88,13 @@ type storeCloser interface {
 
 // backend is what the node runs on: memory, or Redis in cluster mode.
 type backend struct {
-	store    storeCloser
-	broker   room.Broker
-	presence room.Presence // nil: local counts
-	ready    func(ctx context.Context) error
-	close    func() error
+	// devSecret, in development mode, signs tokens on every node alike.
+	devSecret []byte
+	store     storeCloser
+	broker    room.Broker
+	presence  room.Presence // nil: local counts
+	ready     func(ctx context.Context) error
+	close     func() error
 }
 
 // Server is one liveserver node.
@@ -126,6 +128,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if cfg.JWTSecret == "" && s.be.devSecret != nil {
+		s.verifier = auth.NewDevVerifier(s.be.devSecret)
 	}
 	s.store = s.be.store
 	s.metrics = newMetrics(cfg.Registry)
