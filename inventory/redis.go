@@ -85,8 +85,13 @@ type RedisConfig struct {
 	// Registerer receives the sale-transition metric; nil: not registered.
 	Registerer prometheus.Registerer
 	// RoundTrips observes each Redis round trip by operation (label "op");
-	// nil: not observed.
+	// nil: not observed. Purchases are observed twice: "buy" per purchase
+	// (from the call to its answer, any wait for a batch included) and
+	// "buy_batch" per pipeline of purchases.
 	RoundTrips *prometheus.HistogramVec
+	// BuyPipelines is how many pipelines of purchases the store keeps in
+	// flight at most (see redis_batch.go); zero: 32.
+	BuyPipelines int
 }
 
 // DefaultKeyPrefix is the key prefix when none is configured.
@@ -102,16 +107,20 @@ const DefaultKeyPrefix = "liveserver:"
 // transitions (KeyPrefix + "sale-timers") so they happen even if that node
 // died; the tick script lets only the first caller move the sale.
 //
+// Purchases are queued and sent in pipelines by goroutines of the store,
+// each purchase still its own script (see redis_batch.go).
+//
 // Errors from Redis (down, timeouts) are returned wrapped in an error whose
-// Dependency method reports true. A RedisStore owns one goroutine (the
-// index poller) and its sale timers; Close ends them. It does not close the
-// Redis client.
+// Dependency method reports true. A RedisStore owns goroutines (the index
+// poller, the purchase pipelines) and its sale timers; Close ends them. It
+// does not close the Redis client.
 type RedisStore struct {
 	rdb    redis.UniversalClient
 	prefix string
 	log    *slog.Logger
 	sales  *prometheus.CounterVec
 	rtt    *prometheus.HistogramVec
+	buys   *buyBatcher
 
 	mu     sync.Mutex
 	timers map[string]*time.Timer // by index member, this node's sale timers
@@ -134,12 +143,16 @@ func NewRedisStore(rdb redis.UniversalClient, cfg RedisConfig) *RedisStore {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.BuyPipelines <= 0 {
+		cfg.BuyPipelines = defaultBuyPipelines
+	}
 	s := &RedisStore{
 		rdb: rdb, prefix: cfg.KeyPrefix, log: cfg.Logger,
 		sales: NewSaleMetric(cfg.Registerer), rtt: cfg.RoundTrips,
 		timers: make(map[string]*time.Timer),
 		done:   make(chan struct{}),
 	}
+	s.buys = newBuyBatcher(rdb, scriptBuy, cfg.BuyPipelines, s.observe)
 	if cfg.TimerPoll > 0 {
 		s.wg.Add(1)
 		go s.pollLoop(cfg.TimerPoll)
@@ -147,9 +160,11 @@ func NewRedisStore(rdb redis.UniversalClient, cfg RedisConfig) *RedisStore {
 	return s
 }
 
-// Close stops the poller and this node's sale timers and waits for them.
-// Other nodes still move the sales this node started. It is idempotent.
+// Close stops the poller, the purchase pipelines and this node's sale
+// timers and waits for them; purchases still queued fail. Other nodes still
+// move the sales this node started. It is idempotent.
 func (s *RedisStore) Close() error {
+	s.buys.close()
 	s.mu.Lock()
 	if !s.closed {
 		s.closed = true
@@ -219,6 +234,11 @@ func (s *RedisStore) run(ctx context.Context, op string, sc *redis.Script, room,
 	start := time.Now()
 	v, err := sc.Run(ctx, s.rdb, s.keys(room, req), argv...).Slice()
 	s.observe(op, start)
+	return s.reply(op, v, err)
+}
+
+// reply reads a room script's answer v (or its error).
+func (s *RedisStore) reply(op string, v []any, err error) (scriptReply, error) {
 	if err != nil {
 		return scriptReply{}, &redisError{op, err}
 	}
@@ -463,7 +483,8 @@ func (s *RedisStore) StopSale(ctx context.Context, room string) (protocol.Sale, 
 	return sale, nil
 }
 
-// Buy implements Store: one script does the whole purchase (see buy.lua).
+// Buy implements Store: one script does the whole purchase (see buy.lua),
+// sent in a pipeline with the other purchases queued at the time.
 func (s *RedisStore) Buy(ctx context.Context, req BuyRequest) (Receipt, error) {
 	if req.Qty < 1 || req.Qty > protocol.MaxQty {
 		return Receipt{}, protocol.Errorf(protocol.CodeBadRequest, "qty must be from 1 to %d", protocol.MaxQty)
@@ -472,8 +493,13 @@ func (s *RedisStore) Buy(ctx context.Context, req BuyRequest) (Receipt, error) {
 	// One key per room, user and request id; the user's length keeps
 	// "a:b"+"c" apart from "a"+"b:c".
 	idem := "idem:" + strconv.Itoa(len(req.User)) + ":" + req.User + ":" + req.ID
-	r, err := s.run(ctx, "buy", scriptBuy, req.Room, idem,
-		req.User, req.Product, req.Qty, uuid.NewString(), buyer, IdempotencyTTL.Milliseconds())
+	// The KEYS and ARGV of run, sent in a pipeline with other purchases.
+	argv := []any{req.Room, s.channel(req.Room),
+		req.User, req.Product, req.Qty, uuid.NewString(), buyer, IdempotencyTTL.Milliseconds()}
+	start := time.Now()
+	v, err := s.buys.do(ctx, s.keys(req.Room, idem), argv)
+	s.observe("buy", start)
+	r, err := s.reply("buy", v, err)
 	if err != nil {
 		return Receipt{}, err
 	}

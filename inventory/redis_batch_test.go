@@ -1,0 +1,281 @@
+package inventory_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/liveserver/liveserver/internal/redistest"
+	"github.com/liveserver/liveserver/inventory"
+)
+
+// gateHook holds every pipeline of purchases until the gate opens, so a test can keep
+// the store's pipeline busy and queue purchases behind it. It also counts
+// SCRIPT commands.
+type gateHook struct {
+	entered chan struct{} // a pipeline is held
+	gate    chan struct{} // closed: pipelines go through
+
+	mu      sync.Mutex
+	scripts int
+}
+
+func newGateHook() *gateHook {
+	return &gateHook{entered: make(chan struct{}, 100), gate: make(chan struct{})}
+}
+
+func (h *gateHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *gateHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if strings.EqualFold(cmd.Name(), "script") {
+			h.mu.Lock()
+			h.scripts++
+			h.mu.Unlock()
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h *gateHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		// Only the store's pipelines of purchases: go-redis also sends
+		// a new connection's handshake as a pipeline.
+		if len(cmds) > 0 && strings.EqualFold(cmds[0].Name(), "evalsha") {
+			h.entered <- struct{}{}
+			<-h.gate
+		}
+		return next(ctx, cmds)
+	}
+}
+
+func (h *gateHook) scriptCommands() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.scripts
+}
+
+func isDependency(err error) bool {
+	var de interface{ Dependency() bool }
+	return errors.As(err, &de) && de.Dependency()
+}
+
+func idemExists(t *testing.T, rdb *redis.Client, prefix, room, user, id string) bool {
+	t.Helper()
+	n, err := rdb.Exists(ctx, fmt.Sprintf("%s{room:%s}:idem:%d:%s:%s", prefix, room, len(user), user, id)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n == 1
+}
+
+// A purchase whose context has ended before it is sent fails with an
+// error the server answers unavailable, and takes nothing: resending the
+// same request id makes a fresh purchase.
+func TestRedisBuyCancelledTakesNothing(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	rdb := newRedisClient(t, srv.Addr())
+	prefix := uniquePrefix()
+	s := newRedisStore(t, rdb, prefix)
+	mustPut(t, s, "r1", 5)
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	req := inventory.BuyRequest{Room: "r1", User: "u", ID: "1", Product: "p1", Qty: 1}
+	if _, err := s.Buy(cctx, req); !errors.Is(err, context.Canceled) || !isDependency(err) {
+		t.Fatalf("Buy with a cancelled context: %v, want a dependency error wrapping context.Canceled", err)
+	}
+	if got := remaining(t, s, "r1", "p1"); got != 5 {
+		t.Fatalf("remaining %d, want 5", got)
+	}
+	if n := len(allOrders(t, s, "r1")); n != 0 || idemExists(t, rdb, prefix, "r1", "u", "1") {
+		t.Fatalf("%d orders (or a remembered answer) after a cancelled purchase", n)
+	}
+	if rec, err := s.Buy(ctx, req); err != nil || rec.Remaining != 4 {
+		t.Fatalf("resent purchase: %+v, %v; want remaining 4", rec, err)
+	}
+}
+
+// With the store's one pipeline held up: a purchase queued behind it whose
+// deadline passes is answered with the deadline error and never sent; a
+// caller that leaves while its purchase is in flight gets its error at
+// once, its purchase still happens, and resending the same id tells its
+// answer. The batcher never waits for the callers that left.
+func TestRedisBuyContextEndsInBatcher(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	rdb := newRedisClient(t, srv.Addr())
+	hook := newGateHook()
+	rdb.AddHook(hook)
+	prefix := uniquePrefix()
+	s := inventory.NewRedisStore(rdb, inventory.RedisConfig{KeyPrefix: prefix, BuyPipelines: 1})
+	t.Cleanup(func() { s.Close() })
+	mustPut(t, s, "r1", 10)
+
+	// A: in flight, held by the hook, until its caller leaves.
+	actx, acancel := context.WithCancel(ctx)
+	aerr := make(chan error, 1)
+	reqA := inventory.BuyRequest{Room: "r1", User: "a", ID: "1", Product: "p1", Qty: 1}
+	go func() {
+		_, err := s.Buy(actx, reqA)
+		aerr <- err
+	}()
+	<-hook.entered
+
+	// B: queued behind A until its deadline passes.
+	bctx, bcancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer bcancel()
+	reqB := inventory.BuyRequest{Room: "r1", User: "b", ID: "1", Product: "p1", Qty: 1}
+	start := time.Now()
+	if _, err := s.Buy(bctx, reqB); !errors.Is(err, context.DeadlineExceeded) || !isDependency(err) {
+		t.Fatalf("queued purchase past its deadline: %v, want a dependency error wrapping DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("queued purchase answered after %v, want at its deadline (100ms)", d)
+	}
+
+	acancel()
+	select {
+	case err := <-aerr:
+		if !errors.Is(err, context.Canceled) || !isDependency(err) {
+			t.Fatalf("in-flight purchase whose caller left: %v", err)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("the caller of an in-flight purchase did not return when its context ended")
+	}
+
+	close(hook.gate)
+	// C, after the others in the one pipeline's queue: once it is answered,
+	// B has been taken (and dropped) too.
+	if _, err := s.Buy(ctx, inventory.BuyRequest{Room: "r1", User: "c", ID: "1", Product: "p1", Qty: 1}); err != nil {
+		t.Fatal(err)
+	}
+	orders := allOrders(t, s, "r1")
+	if len(orders) != 2 || orders[0].User != "a" || orders[1].User != "c" {
+		t.Fatalf("orders %+v, want a's (sent before it left) and c's", orders)
+	}
+	if idemExists(t, rdb, prefix, "r1", "b", "1") {
+		t.Fatal("the purchase whose deadline passed in the queue was sent")
+	}
+	if got := remaining(t, s, "r1", "p1"); got != 8 {
+		t.Fatalf("remaining %d, want 8", got)
+	}
+	// a resends: the first answer. b resends: a fresh purchase.
+	if rec, err := s.Buy(ctx, reqA); err != nil || rec.Order != orders[0].Order || rec.Remaining != 9 {
+		t.Fatalf("a's resent purchase: %+v, %v; want its first answer, order %s", rec, err, orders[0].Order)
+	}
+	if rec, err := s.Buy(ctx, reqB); err != nil || rec.Remaining != 7 {
+		t.Fatalf("b's resent purchase: %+v, %v; want remaining 7", rec, err)
+	}
+}
+
+// After Redis loses its script cache (a restart, SCRIPT FLUSH), EVALSHA
+// answers NOSCRIPT: the batcher loads the script and sends the purchases
+// again, so they all succeed.
+func TestRedisBuyRecoversFromNoScript(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	rdb := newRedisClient(t, srv.Addr())
+	hook := newGateHook()
+	close(hook.gate)
+	rdb.AddHook(hook)
+	s := newRedisStore(t, rdb, uniquePrefix())
+	mustPut(t, s, "r1", 100)
+	if _, err := s.Buy(ctx, inventory.BuyRequest{Room: "r1", User: "u0", ID: "1", Product: "p1", Qty: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 {
+		if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		loads := hook.scriptCommands()
+		var wg sync.WaitGroup
+		errs := make(chan error, 20)
+		for i := range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := s.Buy(ctx, inventory.BuyRequest{Room: "r1", User: fmt.Sprintf("u%d-%d", round, i), ID: "1", Product: "p1", Qty: 1})
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: purchase after SCRIPT FLUSH: %v", round, err)
+			}
+		}
+		if hook.scriptCommands() == loads {
+			t.Fatalf("round %d: no SCRIPT LOAD after the flush", round)
+		}
+	}
+	if got := remaining(t, s, "r1", "p1"); got != 59 {
+		t.Fatalf("remaining %d, want 59", got)
+	}
+	if n := len(allOrders(t, s, "r1")); n != 41 {
+		t.Fatalf("%d orders, want 41", n)
+	}
+}
+
+// Close fails the purchases still queued (unavailable, never sent), lets
+// the pipeline in flight finish, and later purchases fail at once.
+func TestRedisCloseFailsQueuedBuys(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	rdb := newRedisClient(t, srv.Addr())
+	hook := newGateHook()
+	rdb.AddHook(hook)
+	prefix := uniquePrefix()
+	s := inventory.NewRedisStore(rdb, inventory.RedisConfig{KeyPrefix: prefix, BuyPipelines: 1})
+	mustPut(t, s, "r1", 10)
+
+	aerr := make(chan error, 1)
+	go func() {
+		_, err := s.Buy(ctx, inventory.BuyRequest{Room: "r1", User: "a", ID: "1", Product: "p1", Qty: 1})
+		aerr <- err
+	}()
+	<-hook.entered
+	berr := make(chan error, 1)
+	go func() {
+		_, err := s.Buy(ctx, inventory.BuyRequest{Room: "r1", User: "b", ID: "1", Product: "p1", Qty: 1})
+		berr <- err
+	}()
+	// b is queued (or about to be): Close must fail it either way.
+	time.Sleep(50 * time.Millisecond)
+	closed := make(chan struct{})
+	go func() {
+		s.Close()
+		close(closed)
+	}()
+	select {
+	case err := <-berr:
+		if err == nil || !isDependency(err) {
+			t.Fatalf("purchase queued at Close: %v, want a dependency error", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("a purchase queued at Close was not answered")
+	}
+	select {
+	case <-closed:
+		t.Fatal("Close returned while a pipeline was in flight")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(hook.gate)
+	if err := <-aerr; err != nil {
+		t.Fatalf("purchase in flight at Close: %v", err)
+	}
+	<-closed
+	if _, err := s.Buy(ctx, inventory.BuyRequest{Room: "r1", User: "c", ID: "1", Product: "p1", Qty: 1}); !isDependency(err) {
+		t.Fatalf("purchase after Close: %v, want a dependency error", err)
+	}
+	if idemExists(t, rdb, prefix, "r1", "b", "1") || idemExists(t, rdb, prefix, "r1", "c", "1") {
+		t.Fatal("a purchase failed by Close was sent")
+	}
+}
