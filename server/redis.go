@@ -25,16 +25,18 @@ const (
 	redisReadTimeout  = time.Second
 	redisWriteTimeout = time.Second
 	// redisPoolSize is the node's connections for commands (pub/sub has
-	// its own). A connection carries one command at a time, and on a node
-	// busy with a flash sale (fanning out to thousands of viewers) a call
-	// holds it for milliseconds, nearly all of it the node's own time
-	// (Redis runs a purchase in ~25 us). go-redis's default, 10 per CPU,
-	// is 20 connections on 2 CPUs: they drained 1,000 to 4,500 purchases
-	// a second, and a burst of 5,000 buyers waited past the request
-	// timeout for a connection and got unavailable from an idle Redis.
-	// Past about 200 a busy node gained nothing more (50, 100, 200, 400
-	// and 800 measured). Nodes x pool size must stay below Redis's
-	// maxclients (10,000 by default).
+	// its own; purchases travel in pipelines, see inventory/redis_batch.go,
+	// which take connections from this pool too). A connection carries one
+	// command or pipeline at a time, and on a node busy with a flash sale
+	// (fanning out to thousands of viewers) a call holds it for
+	// milliseconds, nearly all of it the node's own time (Redis runs a
+	// purchase in ~25 us). go-redis's default, 10 per CPU, is 20 connections
+	// on 2 CPUs: a burst of 5,000 buyers waited past the request timeout for
+	// a connection and got unavailable from an idle Redis. Past about 200 a
+	// busy node gained nothing more (50, 100, 200, 400 and 800 measured).
+	// Nodes x pool size must stay below Redis's maxclients (10,000 by
+	// default), and below a node's open-file limit together with its
+	// viewers.
 	redisPoolSize = 200
 	// redisMaxRetries retries a command whose connection broke; every
 	// script is idempotent, so a retry after a lost reply is safe.
