@@ -364,7 +364,6 @@ func (c *creator) settle(ctx context.Context) int {
 		}
 		select {
 		case <-c.done:
-			ctx = context.Background()
 			c.mu.Lock()
 			n = len(c.inflight)
 			c.lost.Add(int64(n))

@@ -61,14 +61,6 @@ type phase struct {
 
 func newPhase() *phase { return &phase{ch: make(chan struct{})} }
 func (p *phase) done() { p.once.Do(func() { close(p.ch) }) }
-func (p *phase) reached() bool {
-	select {
-	case <-p.ch:
-		return true
-	default:
-		return false
-	}
-}
 
 // counters are a group's live figures.
 type counters struct {

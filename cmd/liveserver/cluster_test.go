@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -158,11 +157,13 @@ func TestClusterScriptRunsThreeNodes(t *testing.T) {
 	}
 }
 
+// goTool is the go command that runs this test (go test puts its GOROOT's
+// bin first on PATH), else the one in the standard install location.
 func goTool() string {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p
 	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
+	return "/usr/local/go/bin/go"
 }
 
 // clusterFreePorts returns n ports that were free a moment ago.
