@@ -348,17 +348,24 @@ type outcome struct {
 	Action    string `json:"action"`
 }
 
-func TestBrowserLiveShopping(t *testing.T) {
-	chrome := chromium(t)
-	shots := artifactsDir(t)
-
-	srv, err := server.New(server.Config{SeedDemo: true, MsgRate: -1})
+// startServer starts a node in-process for a test and stops it after.
+func startServer(t *testing.T, cfg server.Config) *httptest.Server {
+	t.Helper()
+	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(srv.Handler())
-	defer ts.Close()
-	defer srv.Close()
+	t.Cleanup(ts.Close)
+	t.Cleanup(func() { srv.Close() })
+	return ts
+}
+
+func TestBrowserLiveShopping(t *testing.T) {
+	chrome := chromium(t)
+	shots := artifactsDir(t)
+
+	ts := startServer(t, server.Config{SeedDemo: true, MsgRate: -1})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -750,13 +757,7 @@ func (p *cutProxy) close() {
 func TestBrowserReconnect(t *testing.T) {
 	chrome := chromium(t)
 
-	srv, err := server.New(server.Config{SeedDemo: true, MsgRate: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv.Handler())
-	defer ts.Close()
-	defer srv.Close()
+	ts := startServer(t, server.Config{SeedDemo: true, MsgRate: -1})
 	proxy := newCutProxy(t, ts.Listener.Addr().String())
 	defer proxy.close()
 
@@ -871,15 +872,7 @@ func TestBrowserCluster(t *testing.T) {
 	// balancer. Only the first node seeds the room "demo".
 	var nodes []string
 	for i := range 3 {
-		srv, err := server.New(server.Config{RedisURL: rds.URL(), SeedDemo: i == 0, MsgRate: -1, ViewersInterval: 200 * time.Millisecond})
-		if err != nil {
-			t.Fatalf("node %d: %v", i+1, err)
-		}
-		ts := httptest.NewServer(srv.Handler())
-		t.Cleanup(func() {
-			srv.Close()
-			ts.Close()
-		})
+		ts := startServer(t, server.Config{RedisURL: rds.URL(), SeedDemo: i == 0, MsgRate: -1, ViewersInterval: 200 * time.Millisecond})
 		nodes = append(nodes, ts.URL)
 	}
 
