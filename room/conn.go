@@ -289,7 +289,16 @@ func (c *Conn) MarkRead() { c.lastRead.Store(time.Now().UnixNano()) }
 // messages to a frame separated by '\n', and ends when the queue is empty,
 // after the close handshake if one was asked for, or when a write fails.
 func (c *Conn) writeLoop() {
-	var buf []byte
+	// A writer lives for one burst; its frame buffer comes from a pool so a
+	// burst per connection per event does not allocate one each time.
+	bp := frameBufs.Get().(*[]byte)
+	buf := *bp
+	defer func() {
+		if cap(buf) <= maxKeptBuffer {
+			*bp = buf[:0]
+			frameBufs.Put(bp)
+		}
+	}()
 	for {
 		frame, n, closing := c.take(buf)
 		if n == 0 {
@@ -318,6 +327,8 @@ func (c *Conn) writeLoop() {
 	}
 }
 
+var frameBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
 const (
 	maxFrameBatch = 64 << 10 // payload bytes joined into one frame
 	maxKeptBuffer = 128 << 10
@@ -334,10 +345,7 @@ func (c *Conn) take(buf []byte) (frame []byte, n int, closing bool) {
 	if c.queued > 0 {
 		c.hub.metrics.queueDelay.Observe(time.Since(c.queueSince).Seconds())
 	}
-	if buf == nil {
-		buf = make([]byte, 0, min(c.queued+len(c.queue)+len(c.vol), maxFrameBatch)+frameHeadroom)
-	}
-	buf = buf[:frameHeadroom]
+	buf = append(buf[:0], make([]byte, frameHeadroom)...)
 	add := func(msg []byte) bool {
 		if n > 0 && len(buf)+1+len(msg) > maxFrameBatch+frameHeadroom {
 			return false
