@@ -16,10 +16,11 @@ import (
 // bounded in bytes, and the rooms it joined.
 //
 // Goroutines: ReadLoop's caller owns the connection's one long-lived
-// goroutine, which reads and, when it returns, ends the connection. A writer
-// goroutine exists only while there is something to send: the first Send to
-// an empty queue starts it, and it ends when the queue is empty again. So an
-// idle connection costs one parked goroutine and a few small buffers.
+// goroutine, which reads and, when it returns, ends the connection. Writes
+// are made by the hub's writer pool, or, for a connection whose socket is
+// full or that is closing, by a writer goroutine that exists only until its
+// queue is empty again. So an idle connection costs one parked goroutine and
+// a few small buffers.
 // Anything may call Send and Close.
 type Conn struct {
 	hub  *Hub
@@ -32,7 +33,7 @@ type Conn struct {
 	queued     int      // bytes in queue and vol
 	queueSince time.Time
 	vol        []volatileMsg // conflated messages, one per room and key
-	writing    bool          // a writer goroutine is running
+	writing    bool          // a writer (pool turn or goroutine) owns the queue
 	closing    bool          // no more sends; the writer closes after the queue
 	closeCode  websocket.StatusCode
 	closeWhy   string
@@ -243,7 +244,9 @@ func (c *Conn) sendVolatileLocked(room, key string, msg []byte) {
 func (c *Conn) startWriterLocked() {
 	if !c.writing {
 		c.writing = true
-		go c.writeLoop()
+		if !c.hub.writers.schedule(c) {
+			go c.writeLoop(nil)
+		}
 	}
 }
 
@@ -285,20 +288,17 @@ func (c *Conn) Done() <-chan struct{} { return c.done }
 // MarkRead records activity from the client (keepalive).
 func (c *Conn) MarkRead() { c.lastRead.Store(time.Now().UnixNano()) }
 
-// writeLoop is the writer goroutine: it sends what is queued, several
-// messages to a frame separated by '\n', and ends when the queue is empty,
-// after the close handshake if one was asked for, or when a write fails.
-func (c *Conn) writeLoop() {
-	// A writer lives for one burst; its frame buffer comes from a pool so a
-	// burst per connection per event does not allocate one each time.
-	bp := frameBufs.Get().(*[]byte)
-	buf := *bp
-	defer func() {
-		if cap(buf) <= maxKeptBuffer {
-			*bp = buf[:0]
-			frameBufs.Put(bp)
-		}
-	}()
+// writeLoop is a connection's own writer goroutine, for when the writer
+// pool cannot serve it (see writerPool): it sends what is queued, several
+// messages to a frame separated by '\n', blocking as long as the socket
+// does, and ends when the queue is empty, after the close handshake if one
+// was asked for, or when a write fails. buf, if not nil, is its first frame
+// buffer.
+func (c *Conn) writeLoop(buf []byte) {
+	if buf == nil {
+		buf = newFrameBuf()
+	}
+	defer func() { putFrameBuf(buf) }()
 	for {
 		frame, n, closing := c.take(buf)
 		if n == 0 {
@@ -311,23 +311,41 @@ func (c *Conn) writeLoop() {
 			return
 		}
 		if err := c.sock.writeText(frame); err != nil {
-			c.ws.CloseNow()
-			c.mu.Lock()
-			c.closing, c.writing = true, false
-			c.queue, c.vol, c.queued = nil, nil, 0
-			c.mu.Unlock()
+			c.writeFailed()
 			return
 		}
-		c.hub.metrics.messages.Add(float64(n))
-		c.hub.metrics.frames.Inc()
-		c.hub.metrics.bytes.Add(float64(len(frame) - frameHeadroom))
-		if cap(frame) <= maxKeptBuffer {
-			buf = frame
-		}
+		c.sent(n, len(frame)-frameHeadroom)
+		buf = keepBuf(frame, buf)
 	}
 }
 
+// writeFailed ends a connection whose socket write failed: what is queued
+// can never be sent.
+func (c *Conn) writeFailed() {
+	c.ws.CloseNow()
+	c.mu.Lock()
+	c.closing, c.writing = true, false
+	c.queue, c.vol, c.queued = nil, nil, 0
+	c.mu.Unlock()
+}
+
+// sent counts a frame of n messages and payload bytes.
+func (c *Conn) sent(n, payload int) {
+	c.hub.metrics.messages.Add(float64(n))
+	c.hub.metrics.frames.Inc()
+	c.hub.metrics.bytes.Add(float64(payload))
+}
+
+// Frame buffers are pooled: writers come and go with bursts.
 var frameBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func newFrameBuf() []byte { return (*frameBufs.Get().(*[]byte))[:0] }
+
+func putFrameBuf(b []byte) {
+	if cap(b) <= maxKeptBuffer {
+		frameBufs.Put(&b)
+	}
+}
 
 const (
 	maxFrameBatch = 64 << 10 // payload bytes joined into one frame

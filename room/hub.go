@@ -104,6 +104,7 @@ type Hub struct {
 	ownBroker bool
 	log       *slog.Logger
 	metrics   *metrics
+	writers   *writerPool
 
 	subMu      sync.Mutex      // serializes broker Subscribe/Unsubscribe
 	brokerSubs map[string]bool // rooms subscribed at the broker; under subMu
@@ -164,6 +165,7 @@ func NewHub(cfg Config) *Hub {
 		broker:     cfg.Broker,
 		log:        cfg.Logger,
 		metrics:    newMetrics(cfg.Registerer),
+		writers:    newWriterPool(),
 		brokerSubs: make(map[string]bool),
 		rooms:      make(map[string]*hubRoom),
 		conns:      make(map[*Conn]struct{}),
@@ -171,12 +173,13 @@ func NewHub(cfg Config) *Hub {
 	}
 }
 
-// Run connects the hub to its broker and starts its maintenance goroutine,
-// which ends in Shutdown or Close.
+// Run connects the hub to its broker and starts its maintenance goroutine
+// and its writer pool, which end in Shutdown or Close.
 func (h *Hub) Run() error {
 	if err := h.broker.Run(h); err != nil {
 		return err
 	}
+	h.writers.start(&h.wg, h.stop)
 	h.wg.Add(1)
 	go h.maintain()
 	return nil

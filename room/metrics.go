@@ -6,6 +6,7 @@ type metrics struct {
 	conns, rooms                   prometheus.Gauge
 	joins, messages, frames, bytes prometheus.Counter
 	conflated, slowClosed, resyncs prometheus.Counter
+	handoffs                       prometheus.Counter
 	queueDelay                     prometheus.Histogram
 	gapsRepaired                   *prometheus.CounterVec
 }
@@ -21,6 +22,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		conflated:  prometheus.NewCounter(prometheus.CounterOpts{Name: "liveserver_messages_conflated_total", Help: "Volatile messages replaced by a newer one before they were sent."}),
 		slowClosed: prometheus.NewCounter(prometheus.CounterOpts{Name: "liveserver_slow_consumer_closes_total", Help: "Connections closed with 4000 (backlog over the limit or writes stalled)."}),
 		resyncs:    prometheus.NewCounter(prometheus.CounterOpts{Name: "liveserver_broker_resyncs_total", Help: "Broker reconnects after which every room was resynchronized."}),
+		handoffs:   prometheus.NewCounter(prometheus.CounterOpts{Name: "liveserver_writer_handoffs_total", Help: "Frames the writer pool could not write at once (a full socket, a control frame in progress), finished by a connection's own writer goroutine."}),
 		queueDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "liveserver_queue_delay_seconds",
 			Help:    "How long the oldest queued message waited before its write began.",
@@ -29,7 +31,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		gapsRepaired: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liveserver_gaps_repaired_total", Help: "Room event gaps repaired, by how (history or snapshot)."}, []string{"how"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.conns, m.rooms, m.joins, m.messages, m.frames, m.bytes, m.conflated, m.slowClosed, m.resyncs, m.queueDelay, m.gapsRepaired)
+		reg.MustRegister(m.conns, m.rooms, m.joins, m.messages, m.frames, m.bytes, m.conflated, m.slowClosed, m.resyncs, m.handoffs, m.queueDelay, m.gapsRepaired)
 	}
 	return m
 }

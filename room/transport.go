@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -26,10 +27,10 @@ const (
 
 // sock is the write side of a connection's socket. coder/websocket writes
 // its control frames through it (as the io.Writer under its bufio.Writer);
-// the hub writes data frames itself with writeText, which frames the payload
-// and sends header and payload in one write: one syscall per frame, no
-// per-write context, no copy through the library. mu keeps a control frame
-// and a data frame from ever interleaving.
+// the hub writes data frames itself, framing the payload and sending header
+// and payload in one write: one syscall per frame, no per-write context, no
+// copy through the library. mu keeps a control frame and a data frame from
+// ever interleaving; it is held from the first byte of a frame to its last.
 type sock struct {
 	mu   sync.Mutex
 	conn net.Conn
@@ -37,6 +38,9 @@ type sock struct {
 	// none is in progress: the hub's sweeper closes a connection whose
 	// write stalls.
 	since atomic.Int64
+	// raw is conn's file descriptor, for the writer pool's non-blocking
+	// writes; nil if conn has none.
+	raw syscall.RawConn
 }
 
 func (s *sock) Write(p []byte) (int, error) {
@@ -56,10 +60,10 @@ func (s *sock) writeLocked(p []byte) (int, error) {
 // for the largest WebSocket header (2 bytes + 8 of length).
 const frameHeadroom = 10
 
-// writeText sends frame[frameHeadroom:] as one unmasked, final text frame
-// (RFC 6455 section 5.2; a server never masks), writing the header into the
-// headroom.
-func (s *sock) writeText(frame []byte) error {
+// encodeText makes frame[frameHeadroom:] one unmasked, final text frame
+// (RFC 6455 section 5.2; a server never masks) by writing the header into
+// the headroom, and returns the frame as it goes on the wire.
+func encodeText(frame []byte) []byte {
 	n := len(frame) - frameHeadroom
 	var h int
 	switch {
@@ -77,10 +81,53 @@ func (s *sock) writeText(frame []byte) error {
 	}
 	start := frameHeadroom - h
 	frame[start] = 0x81 // FIN, opcode text
+	return frame[start:]
+}
+
+// writeText sends frame[frameHeadroom:] as one text frame, blocking while
+// the socket does.
+func (s *sock) writeText(frame []byte) error {
+	wire := encodeText(frame)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, err := s.writeLocked(frame[start:])
+	_, err := s.writeLocked(wire)
 	return err
+}
+
+// writeNowLocked writes as much of p as the socket takes without waiting
+// and returns how much that was. A socket without a file descriptor takes
+// nothing this way (its writes all go through writeLocked). s.mu must be
+// held.
+func (s *sock) writeNowLocked(p []byte) (int, error) {
+	if s.raw == nil {
+		return 0, nil
+	}
+	var n int
+	var werr error
+	err := s.raw.Write(func(fd uintptr) bool {
+		for n < len(p) {
+			m, err := syscall.Write(int(fd), p[n:])
+			if m > 0 {
+				n += m
+			}
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN:
+				return true // full: the caller waits elsewhere
+			case err != nil:
+				werr = err
+				return true
+			case m <= 0:
+				return true
+			}
+		}
+		return true
+	})
+	if werr != nil {
+		return n, werr
+	}
+	return n, err
 }
 
 // hijacker wraps a ResponseWriter so that the connection coder/websocket
@@ -100,6 +147,11 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	h.sock.conn = conn
+	if sc, ok := conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			h.sock.raw = raw
+		}
+	}
 	// Keep whatever the HTTP server had already read past the request
 	// (coder/websocket re-reads the hijacked conn through the reader).
 	var rc net.Conn = conn

@@ -1,0 +1,198 @@
+package room
+
+import (
+	"runtime"
+	"sync"
+)
+
+// writerPool writes for connections whose sockets take the bytes at once.
+// Fanning one event out to 10,000 viewers used to start 10,000 writer
+// goroutines, each scheduled once to make one write(2) and end; here a few
+// long-lived workers (one per CPU) walk a ready list instead and write each
+// connection's frame with a non-blocking write. A connection whose socket
+// does not take the whole frame at once (its peer reads slowly), or whose
+// socket is busy with a control frame, or that is closing, is handed to a
+// goroutine of its own (Conn.writeLoop) until its queue is empty again, so
+// a slow peer never holds a worker.
+//
+// A connection is on a ready list, in a worker's hands or in its own writer
+// goroutine only while Conn.writing is set: one writer at a time, always.
+type writerPool struct {
+	shards []*writerShard
+}
+
+type writerShard struct {
+	mu      sync.Mutex
+	ready   []*Conn
+	running bool // a worker serves this shard; false before Run and after Close
+	idle    bool // the worker waits for wake
+	wake    chan struct{}
+
+	spare []*Conn // the worker's: the previous batch, reused as the next ready list
+}
+
+func newWriterPool() *writerPool {
+	p := &writerPool{shards: make([]*writerShard, runtime.GOMAXPROCS(0))}
+	for i := range p.shards {
+		p.shards[i] = &writerShard{wake: make(chan struct{}, 1)}
+	}
+	return p
+}
+
+// start runs one worker per shard until stop is closed.
+func (p *writerPool) start(wg *sync.WaitGroup, stop <-chan struct{}) {
+	for _, sh := range p.shards {
+		sh.mu.Lock()
+		sh.running = true
+		sh.mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sh.run(stop)
+		}()
+	}
+}
+
+// schedule puts c, whose writing flag the caller has just set, on a ready
+// list. It returns false when no worker runs (the caller then starts c's
+// own writer goroutine).
+func (p *writerPool) schedule(c *Conn) bool {
+	sh := p.shards[c.id%uint64(len(p.shards))]
+	sh.mu.Lock()
+	if !sh.running {
+		sh.mu.Unlock()
+		return false
+	}
+	sh.ready = append(sh.ready, c)
+	wake := sh.idle
+	sh.idle = false
+	sh.mu.Unlock()
+	if wake {
+		sh.wake <- struct{}{} // one send per idle spell: never blocks
+	}
+	return true
+}
+
+func (sh *writerShard) run(stop <-chan struct{}) {
+	buf := newFrameBuf()
+	for {
+		select {
+		case <-stop:
+			sh.stopRunning()
+			return
+		default:
+		}
+		sh.mu.Lock()
+		if len(sh.ready) == 0 {
+			sh.idle = true
+			sh.mu.Unlock()
+			select {
+			case <-sh.wake:
+			case <-stop:
+				sh.stopRunning()
+				return
+			}
+			continue
+		}
+		batch := sh.ready
+		sh.ready = sh.spare[:0]
+		sh.mu.Unlock()
+		for i, c := range batch {
+			buf = c.writeTurn(buf)
+			batch[i] = nil
+		}
+		if cap(batch) > maxKeptReady {
+			batch = nil
+		}
+		sh.spare = batch[:0]
+	}
+}
+
+// maxKeptReady bounds the ready list a worker keeps between bursts.
+const maxKeptReady = 64 << 10
+
+// stopRunning hands whatever is still ready to goroutines of its own, so no
+// connection waits on a worker that has gone.
+func (sh *writerShard) stopRunning() {
+	sh.mu.Lock()
+	sh.running = false
+	left := sh.ready
+	sh.ready = nil
+	sh.mu.Unlock()
+	for _, c := range left {
+		go c.writeLoop(nil)
+	}
+}
+
+// maxTurnFrames is how many frames a worker writes for one connection
+// before it moves on to the next ready one (fairness under a steady flow).
+const maxTurnFrames = 4
+
+// writeTurn is a worker's turn at c: it writes what is queued while the
+// socket takes every frame whole and at once, and otherwise hands c to a
+// writer goroutine of its own. It returns the worker's frame buffer, a new
+// one if the old one went with c.
+func (c *Conn) writeTurn(buf []byte) []byte {
+	for range maxTurnFrames {
+		frame, n, closing := c.take(buf)
+		if n == 0 {
+			if closing {
+				go c.writeLoop(nil) // the close handshake waits for the peer
+			}
+			return frame
+		}
+		wire := encodeText(frame)
+		if !c.sock.mu.TryLock() {
+			// A control frame (pong, ping, close) is being written.
+			go c.finishWrite(frame, wire, n, false)
+			return newFrameBuf()
+		}
+		w, err := c.sock.writeNowLocked(wire)
+		if err != nil {
+			c.sock.mu.Unlock()
+			c.writeFailed()
+			return frame
+		}
+		if w < len(wire) {
+			// The socket's buffer is full: the rest must follow before
+			// any other frame, so the lock goes with it.
+			go c.finishWrite(frame, wire[w:], n, true)
+			return newFrameBuf()
+		}
+		c.sock.mu.Unlock()
+		c.sent(n, len(frame)-frameHeadroom)
+		buf = keepBuf(frame, buf)
+	}
+	// More may be queued: back to the end of the line, still writing.
+	if !c.hub.writers.schedule(c) {
+		go c.writeLoop(nil)
+	}
+	return buf
+}
+
+// finishWrite is the writer goroutine of a connection whose frame did not
+// go at once: it writes the rest of the frame (holding the socket lock if
+// locked, else taking it), then carries on as the connection's writer.
+func (c *Conn) finishWrite(frame, rest []byte, n int, locked bool) {
+	c.hub.metrics.handoffs.Inc()
+	if !locked {
+		c.sock.mu.Lock()
+	}
+	_, err := c.sock.writeLocked(rest)
+	c.sock.mu.Unlock()
+	if err != nil {
+		c.writeFailed()
+		return
+	}
+	c.sent(n, len(frame)-frameHeadroom)
+	c.writeLoop(frame)
+}
+
+// keepBuf returns frame to reuse as the next frame buffer unless it grew
+// past maxKeptBuffer.
+func keepBuf(frame, old []byte) []byte {
+	if cap(frame) <= maxKeptBuffer {
+		return frame
+	}
+	return old[:0]
+}
