@@ -43,9 +43,12 @@ type Config struct {
 	AuthTimeout     time.Duration // time to send auth when required; zero: 10s
 	RequestTimeout  time.Duration // store calls (purchases, creator actions); zero: 2s
 	ViewersInterval time.Duration // zero: 1s
-	SeedDemo        bool          // create the room "demo" at start if it does not exist
-	Clock           clock.Clock   // nil: the real clock (memory mode only)
-	Logger          *slog.Logger  // nil: discard
+	// VolatileInterval is the least time between two fan-outs of a room's
+	// volatile messages (stock, purchase ticker); zero: 50ms.
+	VolatileInterval time.Duration
+	SeedDemo         bool         // create the room "demo" at start if it does not exist
+	Clock            clock.Clock  // nil: the real clock (memory mode only)
+	Logger           *slog.Logger // nil: discard
 	// Registry receives the node's metrics and serves /metrics; nil: a new
 	// registry with the Go and process collectors.
 	Registry *prometheus.Registry
@@ -136,15 +139,16 @@ func New(cfg Config) (*Server, error) {
 	s.metrics = newMetrics(cfg.Registry)
 	s.pins = pinning.New(s.store, cfg.Registry)
 	s.hub = room.NewHub(room.Config{
-		Source:          s.store,
-		Broker:          s.be.broker,
-		Presence:        s.be.presence,
-		MaxQueueBytes:   cfg.MaxQueueBytes,
-		WriteTimeout:    cfg.WriteTimeout,
-		ViewersInterval: cfg.ViewersInterval,
-		MaxRoomsPerConn: cfg.MaxRoomsPerConn,
-		Logger:          cfg.Logger,
-		Registerer:      cfg.Registry,
+		Source:           s.store,
+		Broker:           s.be.broker,
+		Presence:         s.be.presence,
+		MaxQueueBytes:    cfg.MaxQueueBytes,
+		WriteTimeout:     cfg.WriteTimeout,
+		ViewersInterval:  cfg.ViewersInterval,
+		VolatileInterval: cfg.VolatileInterval,
+		MaxRoomsPerConn:  cfg.MaxRoomsPerConn,
+		Logger:           cfg.Logger,
+		Registerer:       cfg.Registry,
 	})
 	if err := s.hub.Run(); err != nil {
 		s.be.close()

@@ -40,7 +40,7 @@ type options struct {
 	maxConns, maxRoomsPerConn, msgBurst, maxQueueBytes          int
 	msgRate                                                     float64
 	maxFrame                                                    int64
-	drainTimeout, writeTimeout                                  time.Duration
+	drainTimeout, writeTimeout, volatileInterval                time.Duration
 	seedDemo                                                    bool
 }
 
@@ -58,6 +58,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.Int64Var(&o.maxFrame, "max-frame", 4096, "largest client message in bytes; larger closes the connection with 1009")
 	fs.IntVar(&o.maxQueueBytes, "max-queue-bytes", 4<<20, "unsent bytes queued for one connection before it is closed as a slow consumer (4000)")
 	fs.DurationVar(&o.writeTimeout, "write-timeout", 10*time.Second, "a write to a client stalled this long closes it as a slow consumer (4000)")
+	fs.DurationVar(&o.volatileInterval, "volatile-interval", 50*time.Millisecond, "least time between two fan-outs of a room's stock and purchase-ticker messages (the latest of each goes); 1ms to 10s")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 10*time.Second, "on SIGINT/SIGTERM, time over which connections are closed with 1001 before exit")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -96,6 +97,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
+	if o.volatileInterval < time.Millisecond || o.volatileInterval > 10*time.Second {
+		return o, fmt.Errorf("-volatile-interval %v: want 1ms to 10s", o.volatileInterval)
+	}
 	return o, nil
 }
 
@@ -126,17 +130,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	cfg := server.Config{
-		JWTSecret:       o.jwtSecret,
-		RedisURL:        o.redis,
-		MaxConns:        o.maxConns,
-		MaxRoomsPerConn: o.maxRoomsPerConn,
-		MsgRate:         o.msgRate,
-		MsgBurst:        o.msgBurst,
-		MaxFrame:        o.maxFrame,
-		MaxQueueBytes:   o.maxQueueBytes,
-		WriteTimeout:    o.writeTimeout,
-		SeedDemo:        o.seedDemo,
-		Logger:          log,
+		JWTSecret:        o.jwtSecret,
+		RedisURL:         o.redis,
+		MaxConns:         o.maxConns,
+		MaxRoomsPerConn:  o.maxRoomsPerConn,
+		MsgRate:          o.msgRate,
+		MsgBurst:         o.msgBurst,
+		MaxFrame:         o.maxFrame,
+		MaxQueueBytes:    o.maxQueueBytes,
+		WriteTimeout:     o.writeTimeout,
+		VolatileInterval: o.volatileInterval,
+		SeedDemo:         o.seedDemo,
+		Logger:           log,
 	}
 	if o.msgRate == 0 {
 		cfg.MsgRate = -1 // unlimited
