@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -39,14 +38,14 @@ func asProtocol(err error) *protocol.Error {
 // a *protocol.Error passes as it is; a failed dependency (Redis down, a
 // timeout) is unavailable; anything else is internal. Details are logged,
 // never sent.
-func clientError(log *slog.Logger, err error) *protocol.Error {
+func clientError(log *failureLog, err error) *protocol.Error {
 	if pe := asProtocol(err); pe != nil {
 		return pe
 	}
 	if errors.Is(err, errNotFoundRoute) {
 		return protocol.Errorf(protocol.CodeNotFound, "no such route")
 	}
-	log.Warn("request failed", "err", err)
+	log.failed(err)
 	if isDependencyError(err) {
 		return protocol.Errorf(protocol.CodeUnavailable, "a dependency is unavailable; nothing was changed")
 	}
@@ -66,7 +65,7 @@ func isDependencyError(err error) bool {
 	return isNetError(err)
 }
 
-func writeError(w http.ResponseWriter, log *slog.Logger, err error) {
+func writeError(w http.ResponseWriter, log *failureLog, err error) {
 	pe := clientError(log, err)
 	writeJSON(w, protocol.HTTPStatus(pe.Code), map[string]any{"error": pe})
 }
@@ -125,19 +124,19 @@ func (s *Server) requestCtx(r *http.Request) (context.Context, context.CancelFun
 func (s *Server) api(w http.ResponseWriter, r *http.Request, f func(ctx context.Context, who auth.Identity, room string) (int, any, error)) {
 	room, err := roomParam(r)
 	if err != nil {
-		writeError(w, s.log, err)
+		writeError(w, s.failLog, err)
 		return
 	}
 	who, err := s.identity(r)
 	if err != nil {
-		writeError(w, s.log, err)
+		writeError(w, s.failLog, err)
 		return
 	}
 	ctx, cancel := s.requestCtx(r)
 	defer cancel()
 	status, v, err := f(ctx, who, room)
 	if err != nil {
-		writeError(w, s.log, err)
+		writeError(w, s.failLog, err)
 		return
 	}
 	writeJSON(w, status, v)
@@ -177,14 +176,14 @@ func (s *Server) snapshot(ctx context.Context, room string) (protocol.Snapshot, 
 func (s *Server) handleGetRoom(w http.ResponseWriter, r *http.Request) {
 	room, err := roomParam(r)
 	if err != nil {
-		writeError(w, s.log, err)
+		writeError(w, s.failLog, err)
 		return
 	}
 	ctx, cancel := s.requestCtx(r)
 	defer cancel()
 	snap, err := s.snapshot(ctx, room)
 	if err != nil {
-		writeError(w, s.log, err)
+		writeError(w, s.failLog, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, snap)
@@ -295,7 +294,7 @@ func (s *Server) buy(ctx context.Context, who auth.Identity, m protocol.ClientMe
 	rec, err := s.store.Buy(ctx, inventory.BuyRequest{Room: m.Room, User: who.User, ID: m.ID, Product: m.Product, Qty: m.Qty})
 	outcome := "ok"
 	if err != nil {
-		outcome = clientError(s.log, err).Code
+		outcome = clientError(s.failLog, err).Code
 	}
 	s.metrics.purchases.WithLabelValues(outcome).Inc()
 	s.metrics.purchaseLatency.Observe(time.Since(start).Seconds())
@@ -334,7 +333,7 @@ func (s *Server) handleOrders(w http.ResponseWriter, r *http.Request) {
 // handleDevToken issues tokens in development mode only.
 func (s *Server) handleDevToken(w http.ResponseWriter, r *http.Request) {
 	if !s.verifier.DevMode() {
-		writeError(w, s.log, protocol.Errorf(protocol.CodeNotFound, "/dev/token exists only in development mode (no JWT secret)"))
+		writeError(w, s.failLog, protocol.Errorf(protocol.CodeNotFound, "/dev/token exists only in development mode (no JWT secret)"))
 		return
 	}
 	var b struct {
@@ -343,7 +342,7 @@ func (s *Server) handleDevToken(w http.ResponseWriter, r *http.Request) {
 		Rooms []string `json:"rooms"`
 	}
 	if err := decodeBody(r, &b); err != nil {
-		writeError(w, s.log, err)
+		writeError(w, s.failLog, err)
 		return
 	}
 	if b.Sub == "" {
@@ -351,7 +350,7 @@ func (s *Server) handleDevToken(w http.ResponseWriter, r *http.Request) {
 	}
 	tok, err := s.verifier.Issue(auth.Identity{User: b.Sub, Role: b.Role, Rooms: b.Rooms}, 24*time.Hour)
 	if err != nil {
-		writeError(w, s.log, err)
+		writeError(w, s.failLog, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"token": tok})

@@ -104,6 +104,7 @@ type backend struct {
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
+	failLog  *failureLog // clientError's, rate-limited
 	verifier *auth.Verifier
 	be       backend
 	store    inventory.Store
@@ -122,7 +123,7 @@ type Server struct {
 // New builds and starts a node; the caller must call Shutdown or Close.
 func New(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
-	s := &Server{cfg: cfg, log: cfg.Logger, verifier: auth.NewVerifier(cfg.JWTSecret)}
+	s := &Server{cfg: cfg, log: cfg.Logger, failLog: newFailureLog(cfg.Logger), verifier: auth.NewVerifier(cfg.JWTSecret)}
 	var err error
 	if cfg.RedisURL != "" {
 		s.be, err = newRedisBackend(cfg)
@@ -257,7 +258,7 @@ func (s *Server) routes() {
 			http.Redirect(w, r, "/demo/", http.StatusFound)
 			return
 		}
-		writeError(w, s.log, errNotFoundRoute)
+		writeError(w, s.failLog, errNotFoundRoute)
 	})
 	s.mux = mux
 }

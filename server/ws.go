@@ -20,7 +20,7 @@ import (
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if !s.enter() {
 		s.metrics.refused.WithLabelValues("draining").Inc()
-		writeError(w, s.log, protocol.Errorf(protocol.CodeUnavailable, "this node is shutting down; connect to another"))
+		writeError(w, s.failLog, protocol.Errorf(protocol.CodeUnavailable, "this node is shutting down; connect to another"))
 		return
 	}
 	handed := false
@@ -32,7 +32,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if s.active.Add(1) > int64(s.cfg.MaxConns) {
 		s.active.Add(-1)
 		s.metrics.refused.WithLabelValues("max_conns").Inc()
-		writeError(w, s.log, protocol.Errorf(protocol.CodeUnavailable, "this node is at its connection limit; try another or retry later"))
+		writeError(w, s.failLog, protocol.Errorf(protocol.CodeUnavailable, "this node is at its connection limit; try another or retry later"))
 		return
 	}
 	defer func() {
@@ -46,14 +46,14 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case !ok:
 		s.metrics.authFailures.Inc()
-		writeError(w, s.log, protocol.Errorf(protocol.CodeUnauthorized, "malformed Authorization header; use Bearer <jwt>"))
+		writeError(w, s.failLog, protocol.Errorf(protocol.CodeUnauthorized, "malformed Authorization header; use Bearer <jwt>"))
 		return
 	case tok != "":
 		who, err := s.verifier.Verify(tok)
 		if err != nil {
 			s.metrics.authFailures.Inc()
 			s.metrics.refused.WithLabelValues("auth").Inc()
-			writeError(w, s.log, err)
+			writeError(w, s.failLog, err)
 			return
 		}
 		sess.setIdentity(who)
@@ -120,7 +120,7 @@ func (ss *session) onMessage(typ websocket.MessageType, data []byte) {
 // fail answers a message with an error: a reply when it has an id, else an
 // error message.
 func (ss *session) fail(id string, err error) {
-	pe := clientError(ss.s.log, err)
+	pe := clientError(ss.s.failLog, err)
 	if id != "" {
 		ss.c.Send(protocol.ReplyError(id, now(), pe))
 	} else {
@@ -230,7 +230,7 @@ func (ss *session) auth(m protocol.ClientMessage) {
 	who, err := ss.s.verifier.Verify(m.Token)
 	if err != nil {
 		ss.s.metrics.authFailures.Inc()
-		pe := clientError(ss.s.log, err)
+		pe := clientError(ss.s.failLog, err)
 		var final []byte
 		if m.ID != "" {
 			final = protocol.ReplyError(m.ID, now(), pe)
