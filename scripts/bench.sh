@@ -68,18 +68,23 @@ metric() { # a metric summed over the nodes
 lt=$!
 sleep "${WARM:-12}"
 if kill -0 "$lt" 2>/dev/null; then
-	c0=$(cpu_of); b0=$(busy); m0=$(metric liveserver_messages_sent_total); f0=$(metric liveserver_frames_sent_total)
+	# Counters first, then CPU and the clock at once: under load a metrics
+	# scrape takes a while, and the window is what the clock says it was.
+	m0=$(metric liveserver_messages_sent_total); f0=$(metric liveserver_frames_sent_total)
+	t0=$(date +%s.%N); c0=$(cpu_of); b0=$(busy)
 	sleep "${WINDOW:-10}"
-	c1=$(cpu_of); b1=$(busy); m1=$(metric liveserver_messages_sent_total); f1=$(metric liveserver_frames_sent_total)
+	m1=$(metric liveserver_messages_sent_total); f1=$(metric liveserver_frames_sent_total)
+	t1=$(date +%s.%N); c1=$(cpu_of); b1=$(busy)
 fi
 wait "$lt" && status=0 || status=$?
 cat "$out/loadtest.txt"
 if [[ -n ${c0:-} ]]; then
-	python3 - "$c0" "$c1" "$b0" "$b1" "$m0" "$m1" "$f0" "$f1" "${WINDOW:-10}" <<'PY'
+	python3 - "$c0" "$c1" "$b0" "$b1" "$m0" "$m1" "$f0" "$f1" "$t0" "$t1" "$(nproc)" <<'PY'
 import sys
-c0, c1, b0, b1, m0, m1, f0, f1, w = map(float, sys.argv[1:])
+c0, c1, b0, b1, m0, m1, f0, f1, t0, t1, ncpu = map(float, sys.argv[1:])
+w = t1 - t0
 m = m1 - m0
-print(f"cpu window     {w:.0f}s: nodes {(c1-c0)/100:.2f} CPU-s, machine {(b1-b0)/100:.2f} CPU-s of {2*w:.0f}; "
+print(f"cpu window     {w:.1f}s: nodes {(c1-c0)/100:.2f} CPU-s, machine {(b1-b0)/100:.2f} CPU-s of {ncpu*w:.1f}; "
       f"{m:.0f} messages sent ({m/w:.0f}/s) in {f1-f0:.0f} frames")
 if m > 0:
     print(f"cpu per msg    nodes {(c1-c0)*1e4/m:.2f} us (= {(c1-c0)*1e4/m:.2f} CPU-s per million), machine {(b1-b0)*1e4/m:.2f} us")
