@@ -47,6 +47,7 @@ type Config struct {
 	Deadline        time.Duration `json:"deadline"`
 	Drain           time.Duration `json:"drain"`
 	JSON            string        `json:"json,omitempty"`
+	CPUProfile      string        `json:"-"`
 	SLOP99          time.Duration `json:"slo_p99"`
 	SLOGaps         int64         `json:"slo_gaps"`
 	SLOOversold     int64         `json:"slo_oversold"`
@@ -117,6 +118,7 @@ func parseConfig(args []string, stderr io.Writer) (*Config, error) {
 	fs.IntVar(&c.Workers, "workers", 0, "worker processes sharing the connections (0: in-process, or automatic above 15000 connections)")
 	fs.DurationVar(&c.Deadline, "deadline", 0, "hard limit of the whole run (0: 2*duration + 90s + connections/join-rate)")
 	fs.DurationVar(&c.Drain, "drain", 5*time.Second, "how long to wait, after publishing, for every viewer to receive the last event")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the tester's own CPU profile (this process, not its workers) to `FILE`")
 	fs.StringVar(&c.JSON, "json", "", "write every figure of the result as JSON to `FILE`")
 	fs.DurationVar(&c.SLOP99, "slo-p99", 0, "fail when the p99 of the scenario's latency is above this (0: no check)")
 	fs.Int64Var(&c.SLOGaps, "slo-gaps", 0, "fail when seq gaps are more than N (negative: no check)")
