@@ -108,6 +108,7 @@ func (v *vconn) firstJoin() {
 		return
 	}
 	t0 := time.Now()
+	atomicMinNonZero(&g.c.firstDial, t0.UnixNano())
 	snapAt, _, err := v.connect(nil)
 	if err != nil {
 		g.c.connectFailed.Add(1)
@@ -117,6 +118,7 @@ func (v *vconn) firstJoin() {
 		return
 	}
 	g.hJoin.record(v.idx, time.Duration(snapAt-t0.UnixNano()))
+	atomicMax(&g.c.lastJoined, snapAt)
 	if g.cfg.Scenario == scenarioFlashsale {
 		v.measureOffset()
 	}

@@ -99,6 +99,9 @@ func TestE2EViewers(t *testing.T) {
 	if r.JoinMS.Count != 60 {
 		t.Errorf("join latency samples %d, want 60", r.JoinMS.Count)
 	}
+	if r.JoinAllMS <= 0 || r.JoinAllMS < r.JoinMS.Max*0.99 { // the histogram rounds to 3 digits
+		t.Errorf("all joined in %vms, slowest join %vms: the whole join phase cannot be shorter", r.JoinAllMS, r.JoinMS.Max)
+	}
 	if r.Errors != 0 || len(r.Violations) != 0 {
 		t.Errorf("errors %v, violations %v", r.ErrorKinds, r.Violations)
 	}
@@ -208,6 +211,9 @@ func TestE2EStormWorkers(t *testing.T) {
 	checkNoLeaks(t)
 	if code != 0 || r == nil {
 		t.Fatalf("exit %d, want 0\n%s", code, out)
+	}
+	if r.JoinAllMS <= 0 {
+		t.Errorf("all joined in %vms with workers: the first dial and last join were not merged", r.JoinAllMS)
 	}
 	if r.Dropped != 40 || r.Recovered != 40 || r.RecoverMS.Count != 40 || r.RecoverAllMS <= 0 {
 		t.Errorf("dropped %d recovered %d samples %d all back in %vms", r.Dropped, r.Recovered, r.RecoverMS.Count, r.RecoverAllMS)

@@ -47,6 +47,7 @@ type Report struct {
 	LatencyMS  Quantiles `json:"latency_ms"`
 	LatencyOf  string    `json:"latency_of"`
 	JoinMS     Quantiles `json:"join_ms"`
+	JoinAllMS  float64   `json:"join_all_ms,omitempty"` // first dial to the last viewer's snapshot
 	EventMS    Quantiles `json:"event_ms"`
 	PurchaseMS Quantiles `json:"purchase_ms"`
 	RecoverMS  Quantiles `json:"recover_ms"`
@@ -101,6 +102,9 @@ func (r *Report) fill(st *Stats) {
 		r.DeliveredPerSec = float64(st.Delivered) / (float64(st.LastEventNano-st.FirstEventNano) / 1e9)
 	}
 	r.JoinMS = quantiles(st.hist(histJoin))
+	if st.LastJoinedNano > st.FirstDialNano && st.FirstDialNano > 0 {
+		r.JoinAllMS = float64(st.LastJoinedNano-st.FirstDialNano) / 1e6
+	}
 	r.EventMS = quantiles(st.hist(histEvent))
 	r.PurchaseMS = quantiles(st.hist(histPurchase))
 	r.RecoverMS = quantiles(st.hist(histRecover))
@@ -183,6 +187,9 @@ func (r *Report) printTable(w io.Writer) {
 	row("nodes", "%s", strings.Join(r.URLs, " "))
 	row("connections", "%d of %d joined, %d failed", r.Connected, r.Connections, r.ConnectFailed)
 	row("join+snapshot", "%s", lat(r.JoinMS))
+	if r.JoinAllMS > 0 {
+		row("all joined in", "%s (first dial to last snapshot)", fmtMS(r.JoinAllMS))
+	}
 	switch r.Scenario {
 	case scenarioViewers, scenarioStorm:
 		row("rooms", "%d", r.Rooms)

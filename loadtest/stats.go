@@ -193,6 +193,11 @@ type Stats struct {
 	ViaReplay         int64            `json:"via_replay,omitempty"`
 	LastRecoveredNano int64            `json:"last_recovered_ns,omitempty"`
 
+	// the first join of every viewer: from the first dial to the last
+	// snapshot received
+	FirstDialNano  int64 `json:"first_dial_ns,omitempty"`
+	LastJoinedNano int64 `json:"last_joined_ns,omitempty"`
+
 	Hists map[string]*hdrhistogram.Histogram `json:"-"`
 }
 
@@ -235,6 +240,8 @@ func (s *Stats) Merge(o *Stats) error {
 	s.ViaSnapshot += o.ViaSnapshot
 	s.ViaReplay += o.ViaReplay
 	s.LastRecoveredNano = max(s.LastRecoveredNano, o.LastRecoveredNano)
+	s.FirstDialNano = minNonZero(s.FirstDialNano, o.FirstDialNano)
+	s.LastJoinedNano = max(s.LastJoinedNano, o.LastJoinedNano)
 
 	for name, h := range o.Hists {
 		if s.Hists == nil {
