@@ -99,14 +99,10 @@ type pendingLat struct {
 	liveSince int64
 }
 
-// firstJoin opens the connection and joins its room the first time.
+// firstJoin opens the connection and joins its room the first time (the
+// token was fetched before).
 func (v *vconn) firstJoin() {
 	g := v.g
-	if err := v.fetchToken(); err != nil {
-		g.c.connectFailed.Add(1)
-		g.c.err("token")
-		return
-	}
 	t0 := time.Now()
 	atomicMinNonZero(&g.c.firstDial, t0.UnixNano())
 	snapAt, _, err := v.connect(nil)

@@ -235,17 +235,45 @@ func newLocalGroup(parent context.Context, plan *Plan) *localGroup {
 	return g
 }
 
-// connectAll opens the connections at the join rate, at most
-// DialConcurrency at a time, then signals phaseReady.
+// connectAll fetches every viewer's token, then opens the connections at
+// the join rate, at most DialConcurrency at a time, then signals
+// phaseReady. Tokens come first, as an app has its token before it
+// connects: so the join phase measures joins, not token requests.
 func (g *localGroup) connectAll() {
 	defer g.wg.Done()
 	defer g.ready.done()
 	sem := make(chan struct{}, g.cfg.DialConcurrency)
+	tokenOK := make([]bool, len(g.conns))
+	var tg sync.WaitGroup
+	for k, v := range g.conns {
+		select {
+		case sem <- struct{}{}:
+		case <-g.ctx.Done():
+			tg.Wait()
+			g.c.connectFailed.Add(int64(len(g.conns)))
+			return
+		}
+		tg.Add(1)
+		go func() {
+			defer tg.Done()
+			defer func() { <-sem }()
+			if err := v.fetchToken(); err != nil {
+				g.c.err("token")
+				return
+			}
+			tokenOK[k] = true
+		}()
+	}
+	tg.Wait()
 	rate := g.cfg.JoinRate / float64(g.plan.Groups)
 	start := time.Now()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for k, v := range g.conns {
+		if !tokenOK[k] {
+			g.c.connectFailed.Add(1)
+			continue
+		}
 		if rate > 0 && !sleepUntil(g.ctx, start.Add(time.Duration(float64(k)/rate*float64(time.Second)))) {
 			g.c.connectFailed.Add(int64(len(g.conns) - k))
 			return
