@@ -76,13 +76,26 @@ func TestParseFlagsAndEnv(t *testing.T) {
 	if _, err := parse([]string{"-h"}, func(string) string { return "" }, &help); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("-h: %v", err)
 	}
-	for _, name := range []string{"-addr", "-jwt-secret", "-allowed-origins", "-redis", "-max-conns", "-max-rooms-per-conn", "-msg-rate", "-msg-burst", "-max-frame", "-drain-timeout", "-log-format", "LIVESERVER_"} {
+	for _, name := range []string{"-addr", "-jwt-secret", "-allowed-origins", "-redis", "-max-conns", "-max-rooms-per-conn", "-msg-rate", "-msg-burst", "-max-frame", "-drain-timeout", "-volatile-interval", "-log-format", "LIVESERVER_"} {
 		if !strings.Contains(help.String(), name) {
 			t.Errorf("-h does not document %s", name)
 		}
 	}
 	if err := run(context.Background(), []string{"-log-format", "xml"}, func(string) string { return "" }, io.Discard, nil); err == nil {
 		t.Fatal("-log-format xml accepted")
+	}
+	for _, v := range []string{"0s", "-1ms", "11s"} {
+		if _, err := parse([]string{"-volatile-interval", v}, func(string) string { return "" }, io.Discard); err == nil || !strings.Contains(err.Error(), "-volatile-interval") {
+			t.Errorf("-volatile-interval %s: %v", v, err)
+		}
+	}
+	if o, err := parse(nil, func(k string) string {
+		if k == "LIVESERVER_VOLATILE_INTERVAL" {
+			return "200ms"
+		}
+		return ""
+	}, io.Discard); err != nil || o.volatileInterval != 200*time.Millisecond {
+		t.Errorf("LIVESERVER_VOLATILE_INTERVAL=200ms: %v, %v", o.volatileInterval, err)
 	}
 }
 
