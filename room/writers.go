@@ -150,8 +150,10 @@ func (c *Conn) writeTurn(buf []byte) []byte {
 		w, err := c.sock.writeNowLocked(wire)
 		if err != nil {
 			c.sock.mu.Unlock()
-			c.writeFailed()
-			return frame
+			// Not here: CloseNow waits for a close handshake already under
+			// way (up to 15 s), and a worker serves many connections.
+			go c.writeFailed()
+			return keepBuf(frame, buf)
 		}
 		if w < len(wire) {
 			// The socket's buffer is full: the rest must follow before
