@@ -10,7 +10,8 @@
 #
 # Environment: WARM (seconds before the CPU window opens, default 12),
 # WINDOW (its length, default 10), NODE_FLAGS (extra liveserver flags),
-# OUT (a directory for the JSON results and logs, default a temporary one).
+# OUT (a directory for the JSON results and logs, default a temporary one),
+# TESTER_GOMAXPROCS (GOMAXPROCS of the load tester only).
 set -euo pipefail
 mode=${1:?usage: $0 memory|redis NODES loadtest-flags...}
 nodes=${2:?usage: $0 memory|redis NODES loadtest-flags...}
@@ -64,7 +65,7 @@ metric() { # a metric summed over the nodes
 	echo "$s"
 }
 
-"$out/loadtest" -url "$(IFS=,; echo "${urls[*]}")" -json "$out/result.json" "$@" >"$out/loadtest.txt" 2>&1 &
+env ${TESTER_GOMAXPROCS:+GOMAXPROCS=$TESTER_GOMAXPROCS} "$out/loadtest" -url "$(IFS=,; echo "${urls[*]}")" -json "$out/result.json" "$@" >"$out/loadtest.txt" 2>&1 &
 lt=$!
 sleep "${WARM:-12}"
 if kill -0 "$lt" 2>/dev/null; then
