@@ -56,13 +56,15 @@ cpu_of() { # summed utime+stime ticks of the nodes
 	echo $t
 }
 busy() { head -1 /proc/stat | awk '{print $2+$3+$4+$7+$8}'; }
-metric() { # a metric summed over the nodes
-	local s=0
+scrape() { # messages and frames sent, summed over the nodes, scraped in parallel
+	local i=0
 	for u in "${urls[@]}"; do
-		v=$(curl -s "${u/ws:/http:}/metrics" | awk -v m="$1" '$1==m {print $2}')
-		s=$(python3 -c "print($s+${v:-0})")
+		curl -s --max-time 20 "${u/ws:/http:}/metrics" >"$out/scrape.$i" &
+		i=$((i + 1))
 	done
-	echo "$s"
+	wait
+	cat "$out"/scrape.* | awk '$1=="liveserver_messages_sent_total" {m+=$2} $1=="liveserver_frames_sent_total" {f+=$2} END {printf "%.0f %.0f\n", m, f}'
+	rm -f "$out"/scrape.*
 }
 
 env ${TESTER_GOMAXPROCS:+GOMAXPROCS=$TESTER_GOMAXPROCS} "$out/loadtest" -url "$(IFS=,; echo "${urls[*]}")" -json "$out/result.json" "$@" >"$out/loadtest.txt" 2>&1 &
@@ -71,19 +73,24 @@ sleep "${WARM:-12}"
 if kill -0 "$lt" 2>/dev/null; then
 	# Counters first, then CPU and the clock at once: under load a metrics
 	# scrape takes a while, and the window is what the clock says it was.
-	m0=$(metric liveserver_messages_sent_total); f0=$(metric liveserver_frames_sent_total)
+	# CPU and the clock are read just before each scrape; the scrape's own
+	# duration is printed, as a node busy accepting thousands of
+	# connections can be slow to answer one.
 	t0=$(date +%s.%N); c0=$(cpu_of); b0=$(busy)
+	read -r m0 f0 < <(scrape); s0=$(date +%s.%N)
 	sleep "${WINDOW:-10}"
-	m1=$(metric liveserver_messages_sent_total); f1=$(metric liveserver_frames_sent_total)
 	t1=$(date +%s.%N); c1=$(cpu_of); b1=$(busy)
+	read -r m1 f1 < <(scrape); s1=$(date +%s.%N)
 fi
 wait "$lt" && status=0 || status=$?
 cat "$out/loadtest.txt"
 if [[ -n ${c0:-} ]]; then
-	python3 - "$c0" "$c1" "$b0" "$b1" "$m0" "$m1" "$f0" "$f1" "$t0" "$t1" "$(nproc)" <<'PY'
+	python3 - "$c0" "$c1" "$b0" "$b1" "$m0" "$m1" "$f0" "$f1" "$t0" "$t1" "$(nproc)" "$s0" "$s1" <<'PY'
 import sys
-c0, c1, b0, b1, m0, m1, f0, f1, t0, t1, ncpu = map(float, sys.argv[1:])
+c0, c1, b0, b1, m0, m1, f0, f1, t0, t1, ncpu, s0, s1 = map(float, sys.argv[1:])
 w = t1 - t0
+if max(s0 - t0, s1 - t1) > 1:
+    print(f"warning        a metrics scrape took {max(s0 - t0, s1 - t1):.1f}s: messages and CPU cover different windows; raise WARM")
 m = m1 - m0
 print(f"cpu window     {w:.1f}s: nodes {(c1-c0)/100:.2f} CPU-s, machine {(b1-b0)/100:.2f} CPU-s of {ncpu*w:.1f}; "
       f"{m:.0f} messages sent ({m/w:.0f}/s) in {f1-f0:.0f} frames")
