@@ -198,7 +198,12 @@ func (c *Conn) Send(msg []byte) bool {
 	return ok
 }
 
-func (c *Conn) sendLocked(msg []byte) bool {
+func (c *Conn) sendLocked(msg []byte) bool { return c.queueLocked(msg, time.Now(), nil) }
+
+// queueLocked queues an ordered message at now. A connection it makes ready
+// to write goes to f's list if f is not nil (the caller hands the list to
+// the writer pool), else straight to the pool.
+func (c *Conn) queueLocked(msg []byte, now time.Time, f *fanout) bool {
 	if c.closing {
 		return false
 	}
@@ -207,17 +212,22 @@ func (c *Conn) sendLocked(msg []byte) bool {
 		return false
 	}
 	if c.queued == 0 {
-		c.queueSince = time.Now()
+		c.queueSince = now
 	}
 	c.queue = append(c.queue, msg)
 	c.queued += len(msg)
-	c.startWriterLocked()
+	c.startWriterLocked(f)
 	return true
 }
 
 // sendVolatileLocked queues a message that replaces any queued message of
 // the same room and key.
 func (c *Conn) sendVolatileLocked(room, key string, msg []byte) {
+	c.volatileLocked(room, key, msg, time.Now(), nil)
+}
+
+// volatileLocked is sendVolatileLocked at now, with f as in queueLocked.
+func (c *Conn) volatileLocked(room, key string, msg []byte, now time.Time, f *fanout) {
 	if c.closing {
 		return
 	}
@@ -234,16 +244,22 @@ func (c *Conn) sendVolatileLocked(room, key string, msg []byte) {
 		return
 	}
 	if c.queued == 0 {
-		c.queueSince = time.Now()
+		c.queueSince = now
 	}
 	c.vol = append(c.vol, volatileMsg{room, key, msg})
 	c.queued += len(msg)
-	c.startWriterLocked()
+	c.startWriterLocked(f)
 }
 
-func (c *Conn) startWriterLocked() {
+// startWriterLocked hands c to a writer unless it has one: to f's list if
+// f is not nil, else to the pool (or, without a running pool, a goroutine).
+func (c *Conn) startWriterLocked(f *fanout) {
 	if !c.writing {
 		c.writing = true
+		if f != nil {
+			f.ready = append(f.ready, c)
+			return
+		}
 		if !c.hub.writers.schedule(c) {
 			go c.writeLoop(nil)
 		}
@@ -279,7 +295,7 @@ func (c *Conn) closeLocked(code websocket.StatusCode, reason string) {
 	}
 	c.closing = true
 	c.closeCode, c.closeWhy = code, reason
-	c.startWriterLocked()
+	c.startWriterLocked(nil)
 }
 
 // Done is closed when the connection has ended.

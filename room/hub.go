@@ -137,6 +137,9 @@ type hubRoom struct {
 
 	volLast    time.Time         // when volatile messages were last fanned out
 	volPending map[string][]byte // coalesced volatile messages waiting for volLast+VolatileInterval
+
+	writers *writerPool
+	fan     fanout // scratch of the fan-out in progress
 }
 
 // sub is one connection's subscription to a room.
@@ -250,7 +253,7 @@ func (h *Hub) Join(ctx context.Context, c *Conn, roomID string, since *uint64, r
 	h.mu.Lock()
 	r = h.rooms[roomID]
 	if r == nil {
-		r = &hubRoom{id: roomID, subs: make(map[*Conn]*sub), totalSent: -1}
+		r = &hubRoom{id: roomID, subs: make(map[*Conn]*sub), totalSent: -1, writers: h.writers}
 		h.rooms[roomID] = r
 		h.metrics.rooms.Inc()
 	}
@@ -494,13 +497,16 @@ func (h *Hub) flushVolatile(r *hubRoom) {
 }
 
 func (r *hubRoom) fanOutVolatileLocked(key string, msg []byte) {
+	f := &r.fan
+	f.start()
 	for _, s := range r.subs {
 		if !s.pending {
 			s.c.mu.Lock()
-			s.c.sendVolatileLocked(r.id, key, msg)
+			s.c.volatileLocked(r.id, key, msg, f.now, f)
 			s.c.mu.Unlock()
 		}
 	}
+	f.flush(r.writers)
 }
 
 // deliverLocked hands an event to every subscriber. It returns true, having
@@ -513,6 +519,8 @@ func (r *hubRoom) deliverLocked(ev protocol.Envelope) (gap bool) {
 		return true
 	}
 	r.lastSeq = ev.Seq
+	f := &r.fan
+	f.start()
 	for _, s := range r.subs {
 		if s.pending {
 			// Past the cap the join fetches again (or, at its last attempt,
@@ -521,9 +529,12 @@ func (r *hubRoom) deliverLocked(ev protocol.Envelope) (gap bool) {
 				s.buf = append(s.buf, ev)
 			}
 		} else if ev.Seq > s.after {
-			s.c.Send(ev.Msg)
+			s.c.mu.Lock()
+			s.c.queueLocked(ev.Msg, f.now, f)
+			s.c.mu.Unlock()
 		}
 	}
+	f.flush(r.writers)
 	return false
 }
 

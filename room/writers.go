@@ -3,6 +3,7 @@ package room
 import (
 	"runtime"
 	"sync"
+	"time"
 )
 
 // writerPool writes for connections whose sockets take the bytes at once.
@@ -71,6 +72,64 @@ func (p *writerPool) schedule(c *Conn) bool {
 		sh.wake <- struct{}{} // one send per idle spell: never blocks
 	}
 	return true
+}
+
+// fanout is the scratch of one fan-out (under hubRoom.mu): the clock read
+// once for every queue, and the connections it made ready, handed to the
+// pool at the end with one lock per shard rather than one per connection
+// (the workers take the same locks on the other core).
+type fanout struct {
+	now     time.Time
+	ready   []*Conn
+	byShard [][]*Conn
+}
+
+// start begins a fan-out.
+func (f *fanout) start() { f.now = time.Now() }
+
+// flush hands the connections made ready to the pool.
+func (f *fanout) flush(p *writerPool) {
+	if len(f.ready) == 0 {
+		return
+	}
+	if len(f.byShard) != len(p.shards) {
+		f.byShard = make([][]*Conn, len(p.shards))
+	}
+	for _, c := range f.ready {
+		i := c.id % uint64(len(p.shards))
+		f.byShard[i] = append(f.byShard[i], c)
+	}
+	for i, cs := range f.byShard {
+		if len(cs) > 0 {
+			p.shards[i].scheduleAll(cs)
+		}
+		clear(cs)
+		f.byShard[i] = cs[:0]
+	}
+	clear(f.ready)
+	f.ready = f.ready[:0]
+	if cap(f.ready) > maxKeptReady {
+		f.ready, f.byShard = nil, nil
+	}
+}
+
+// scheduleAll is schedule for many connections of this shard.
+func (sh *writerShard) scheduleAll(cs []*Conn) {
+	sh.mu.Lock()
+	if !sh.running {
+		sh.mu.Unlock()
+		for _, c := range cs {
+			go c.writeLoop(nil)
+		}
+		return
+	}
+	sh.ready = append(sh.ready, cs...)
+	wake := sh.idle
+	sh.idle = false
+	sh.mu.Unlock()
+	if wake {
+		sh.wake <- struct{}{}
+	}
 }
 
 func (sh *writerShard) run(stop <-chan struct{}) {
