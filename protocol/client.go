@@ -69,8 +69,11 @@ type rawClientMessage struct {
 func DecodeClient(data []byte) (ClientMessage, string, error) {
 	var r rawClientMessage
 	var m ClientMessage
-	if err := json.Unmarshal(data, &r); err != nil {
-		return m, "", Errorf(CodeBadRequest, "message is not a valid JSON object")
+	if !fastRaw(data, &r) {
+		r = rawClientMessage{}
+		if err := json.Unmarshal(data, &r); err != nil {
+			return m, "", Errorf(CodeBadRequest, "message is not a valid JSON object")
+		}
 	}
 	id, idErr := decodeID(r.ID)
 	if idErr != nil {
