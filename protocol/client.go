@@ -236,10 +236,30 @@ func decodeID(raw json.RawMessage) (string, error) {
 		return "", nil
 	}
 	var s string
-	if raw[0] != '"' || json.Unmarshal(raw, &s) != nil || s == "" || len(s) > MaxIDLen {
+	if plain, ok := plainString(raw); ok {
+		s = string(plain) // what json.Unmarshal gives, without its reflection
+	} else if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+		s = ""
+	}
+	if s == "" || len(s) > MaxIDLen {
 		return "", Errorf(CodeBadRequest, "id must be a string of 1 to %d characters", MaxIDLen)
 	}
 	return s, nil
+}
+
+// plainString returns the contents of a JSON string of printable ASCII
+// without escapes, whose decoded value is those very bytes.
+func plainString(raw []byte) ([]byte, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return nil, false
+	}
+	in := raw[1 : len(raw)-1]
+	for _, c := range in {
+		if c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
+			return nil, false
+		}
+	}
+	return in, true
 }
 
 func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }

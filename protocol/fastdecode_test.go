@@ -100,3 +100,21 @@ func BenchmarkDecodeClient(b *testing.B) {
 		}
 	})
 }
+
+// FuzzPlainStringMatchesJSON checks that a string plainString takes is the
+// string json.Unmarshal decodes.
+func FuzzPlainStringMatchesJSON(f *testing.F) {
+	for _, s := range []string{`"b42"`, `""`, `"a\"b"`, `"é"`, `"a\u0041"`, `"x`, `x"`, `"`, "\"\t\"", `"~ !"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		plain, ok := plainString(raw)
+		if !ok {
+			return
+		}
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil || s != string(plain) {
+			t.Fatalf("%q: plainString %q, encoding/json %q (%v)", raw, plain, s, err)
+		}
+	})
+}
