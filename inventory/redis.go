@@ -486,8 +486,35 @@ func (s *RedisStore) StopSale(ctx context.Context, room string) (protocol.Sale, 
 // Buy implements Store: one script does the whole purchase (see buy.lua),
 // sent in a pipeline with the other purchases queued at the time.
 func (s *RedisStore) Buy(ctx context.Context, req BuyRequest) (Receipt, error) {
+	call, err := s.buyCall(ctx, req)
+	if err != nil {
+		return Receipt{}, err
+	}
+	start := time.Now()
+	v, err := s.buys.do(call)
+	return s.buyResult(req, start, v, err)
+}
+
+// BuyAsync implements AsyncBuyer: the purchase is queued for a pipeline
+// and done is called, once, by the goroutine that reads the pipeline's
+// answers (or at once, for a request refused before it is queued). So a
+// burst of purchases does not hold a goroutine (and its stack) each while
+// Redis answers. done must not block.
+func (s *RedisStore) BuyAsync(ctx context.Context, req BuyRequest, done func(Receipt, error)) {
+	call, err := s.buyCall(ctx, req)
+	if err != nil {
+		done(Receipt{}, err)
+		return
+	}
+	start := time.Now()
+	call.done = func(v []any, err error) { done(s.buyResult(req, start, v, err)) }
+	s.buys.submit(call)
+}
+
+// buyCall validates a purchase and builds its script call.
+func (s *RedisStore) buyCall(ctx context.Context, req BuyRequest) (*buyCall, error) {
 	if req.Qty < 1 || req.Qty > protocol.MaxQty {
-		return Receipt{}, protocol.Errorf(protocol.CodeBadRequest, "qty must be from 1 to %d", protocol.MaxQty)
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "qty must be from 1 to %d", protocol.MaxQty)
 	}
 	buyer, _ := json.Marshal(MaskBuyer(req.User))
 	// One key per room, user and request id; the user's length keeps
@@ -496,8 +523,11 @@ func (s *RedisStore) Buy(ctx context.Context, req BuyRequest) (Receipt, error) {
 	// The KEYS and ARGV of run, sent in a pipeline with other purchases.
 	argv := []any{req.Room, s.channel(req.Room),
 		req.User, req.Product, req.Qty, uuid.NewString(), buyer, IdempotencyTTL.Milliseconds()}
-	start := time.Now()
-	v, err := s.buys.do(ctx, s.keys(req.Room, idem), argv)
+	return &buyCall{ctx: ctx, keys: s.keys(req.Room, idem), args: argv}, nil
+}
+
+// buyResult turns the script's answer into a receipt or an error.
+func (s *RedisStore) buyResult(req BuyRequest, start time.Time, v []any, err error) (Receipt, error) {
 	s.observe("buy", start)
 	r, err := s.reply("buy", v, err)
 	if err != nil {

@@ -58,8 +58,19 @@ type buyCall struct {
 	keys []string
 	args []any
 	// res has room for the one answer, so the batcher never waits for a
-	// caller that already left (its context ended).
-	res chan buyResult
+	// caller that already left (its context ended). A call made with submit
+	// has done instead, which the batcher calls.
+	res  chan buyResult
+	done func(v []any, err error)
+}
+
+// answer gives c its one answer.
+func (c *buyCall) answer(v []any, err error) {
+	if c.done != nil {
+		c.done(v, err)
+		return
+	}
+	c.res <- buyResult{v: v, err: err}
 }
 
 type buyResult struct {
@@ -94,23 +105,19 @@ func newBuyBatcher(rdb redis.UniversalClient, script *redis.Script, pipelines in
 	return b
 }
 
-// do runs the script with keys and args in a pipeline and returns its
-// reply. It returns ctx's error if ctx ends first: a purchase still queued
+// do runs c (the script with its keys and args) in a pipeline and returns
+// its reply. It returns ctx's error if ctx ends first: a purchase still queued
 // then is never sent, one already sent may or may not have happened (as
 // when a reply is lost; resending the same request id tells).
-func (b *buyBatcher) do(ctx context.Context, keys []string, args []any) ([]any, error) {
+func (b *buyBatcher) do(c *buyCall) ([]any, error) {
+	ctx := c.ctx
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	c := &buyCall{ctx: ctx, keys: keys, args: args, res: make(chan buyResult, 1)}
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
+	c.res = make(chan buyResult, 1)
+	if !b.enqueue(c) {
 		return nil, errStoreClosed
 	}
-	b.queue = append(b.queue, c)
-	b.mu.Unlock()
-	b.signal()
 	select {
 	case r := <-c.res:
 		return r.v, r.err
@@ -122,6 +129,32 @@ func (b *buyBatcher) do(ctx context.Context, keys []string, args []any) ([]any, 
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// submit queues c, whose done is set, without waiting: done is called once
+// with the answer (a context that ends first is answered when the batcher
+// takes the call, before anything is sent).
+func (b *buyBatcher) submit(c *buyCall) {
+	if err := c.ctx.Err(); err != nil {
+		c.done(nil, err)
+		return
+	}
+	if !b.enqueue(c) {
+		c.done(nil, errStoreClosed)
+	}
+}
+
+// enqueue adds c to the queue, unless the batcher is closed.
+func (b *buyBatcher) enqueue(c *buyCall) bool {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return false
+	}
+	b.queue = append(b.queue, c)
+	b.mu.Unlock()
+	b.signal()
+	return true
 }
 
 // signal wakes one idle loop, if none is already due to look at the queue.
@@ -144,7 +177,7 @@ func (b *buyBatcher) close() {
 	}
 	b.mu.Unlock()
 	for _, c := range pending {
-		c.res <- buyResult{err: errStoreClosed}
+		c.answer(nil, errStoreClosed)
 	}
 	b.wg.Wait()
 }
@@ -196,7 +229,7 @@ func (b *buyBatcher) send(batch []*buyCall) {
 	bounded := true
 	for _, c := range batch {
 		if err := c.ctx.Err(); err != nil {
-			c.res <- buyResult{err: err}
+			c.answer(nil, err)
 			continue
 		}
 		if d, ok := c.ctx.Deadline(); !ok {
@@ -239,7 +272,7 @@ func (b *buyBatcher) send(batch []*buyCall) {
 	}
 	for i, c := range live {
 		v, err := cmds[i].Slice()
-		c.res <- buyResult{v: v, err: err}
+		c.answer(v, err)
 	}
 }
 

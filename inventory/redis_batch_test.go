@@ -13,6 +13,7 @@ import (
 
 	"github.com/liveserver/liveserver/internal/redistest"
 	"github.com/liveserver/liveserver/inventory"
+	"github.com/liveserver/liveserver/protocol"
 )
 
 // gateHook holds every pipeline of purchases until the gate opens, so a test can keep
@@ -277,5 +278,74 @@ func TestRedisCloseFailsQueuedBuys(t *testing.T) {
 	}
 	if idemExists(t, rdb, prefix, "r1", "b", "1") || idemExists(t, rdb, prefix, "r1", "c", "1") {
 		t.Fatal("a purchase failed by Close was sent")
+	}
+}
+
+// BuyAsync sells exactly the stock to a burst of purchases across nodes,
+// calls done exactly once per purchase (never on the caller's goroutine
+// after it returned with the call queued), answers a request refused
+// before it is queued at once, and fails purchases after Close.
+func TestRedisBuyAsync(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	prefix := uniquePrefix()
+	var nodes []*inventory.RedisStore
+	for range 2 {
+		nodes = append(nodes, newRedisStore(t, newRedisClient(t, srv.Addr()), prefix))
+	}
+	mustPut(t, nodes[0], "r1", 30)
+	const buyers = 200
+	var mu sync.Mutex
+	counts := map[string]int{}
+	calls := make([]int, buyers)
+	var wg sync.WaitGroup
+	wg.Add(buyers)
+	for i := range buyers {
+		var ab inventory.AsyncBuyer = nodes[i%2]
+		ab.BuyAsync(ctx, inventory.BuyRequest{Room: "r1", User: fmt.Sprintf("u%d", i), ID: "x", Product: "p1", Qty: 1}, func(rec inventory.Receipt, err error) {
+			mu.Lock()
+			calls[i]++
+			counts[code(err)]++
+			if err == nil && rec.Order == "" {
+				t.Errorf("buyer %d: a receipt without an order", i)
+			}
+			mu.Unlock()
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	for i, n := range calls {
+		if n != 1 {
+			t.Fatalf("buyer %d: done called %d times", i, n)
+		}
+	}
+	if counts[""] != 30 || counts[protocol.CodeSoldOut] != buyers-30 {
+		t.Fatalf("outcomes %v, want 30 ok and %d sold_out", counts, buyers-30)
+	}
+	if n := len(allOrders(t, nodes[1], "r1")); n != 30 {
+		t.Fatalf("%d orders, want 30", n)
+	}
+
+	answered := false
+	nodes[0].BuyAsync(ctx, inventory.BuyRequest{Room: "r1", User: "q", ID: "1", Product: "p1", Qty: 0}, func(_ inventory.Receipt, err error) {
+		answered = true
+		if code(err) != protocol.CodeBadRequest {
+			t.Errorf("qty 0: %v, want bad_request", err)
+		}
+	})
+	if !answered {
+		t.Fatal("a purchase refused before it is queued was not answered at once")
+	}
+
+	nodes[1].Close()
+	got := make(chan error, 1)
+	nodes[1].BuyAsync(ctx, inventory.BuyRequest{Room: "r1", User: "late", ID: "1", Product: "p1", Qty: 1}, func(_ inventory.Receipt, err error) { got <- err })
+	select {
+	case err := <-got:
+		if !isDependency(err) {
+			t.Fatalf("after Close: %v, want a dependency error", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a purchase after Close was not answered")
 	}
 }

@@ -30,6 +30,13 @@ type Store interface {
 	Orders(ctx context.Context, room, after string, limit int) (orders []Order, next string, err error)
 }
 
+// AsyncBuyer is a Store that can also take a purchase without holding the
+// caller's goroutine while it completes. done is called exactly once, from
+// another goroutine or at once, and must not block.
+type AsyncBuyer interface {
+	BuyAsync(ctx context.Context, req BuyRequest, done func(Receipt, error))
+}
+
 // ProductSpec is a catalog product as a creator describes it.
 type ProductSpec struct {
 	ID       string `json:"id"`

@@ -291,14 +291,39 @@ func (s *Server) buy(ctx context.Context, who auth.Identity, m protocol.ClientMe
 		return inventory.Receipt{}, protocol.Errorf(protocol.CodeUnauthorized, "authentication required")
 	}
 	start := time.Now()
-	rec, err := s.store.Buy(ctx, inventory.BuyRequest{Room: m.Room, User: who.User, ID: m.ID, Product: m.Product, Qty: m.Qty})
+	rec, err := s.store.Buy(ctx, buyRequest(who, m))
+	s.countPurchase(start, err)
+	return rec, err
+}
+
+// buyAsync is buy answering through done, which the store may call from
+// another goroutine: a store that waits on Redis then holds no goroutine
+// per purchase in flight (a flash sale has thousands). done must not
+// block.
+func (s *Server) buyAsync(ctx context.Context, who auth.Identity, m protocol.ClientMessage, done func(inventory.Receipt, error)) {
+	ab, ok := s.store.(inventory.AsyncBuyer)
+	if !ok || !who.CanBuy() {
+		done(s.buy(ctx, who, m))
+		return
+	}
+	start := time.Now()
+	ab.BuyAsync(ctx, buyRequest(who, m), func(rec inventory.Receipt, err error) {
+		s.countPurchase(start, err)
+		done(rec, err)
+	})
+}
+
+func buyRequest(who auth.Identity, m protocol.ClientMessage) inventory.BuyRequest {
+	return inventory.BuyRequest{Room: m.Room, User: who.User, ID: m.ID, Product: m.Product, Qty: m.Qty}
+}
+
+func (s *Server) countPurchase(start time.Time, err error) {
 	outcome := "ok"
 	if err != nil {
 		outcome = clientError(s.failLog, err).Code
 	}
 	s.metrics.purchases.WithLabelValues(outcome).Inc()
 	s.metrics.purchaseLatency.Observe(time.Since(start).Seconds())
-	return rec, err
 }
 
 func (s *Server) handleOrders(w http.ResponseWriter, r *http.Request) {

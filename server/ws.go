@@ -10,6 +10,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/liveserver/liveserver/auth"
+	"github.com/liveserver/liveserver/inventory"
 	"github.com/liveserver/liveserver/protocol"
 	"github.com/liveserver/liveserver/room"
 )
@@ -186,13 +187,17 @@ func (ss *session) handle(ctx context.Context, data []byte) {
 		ss.reply(id, map[string]any{"room": m.Room})
 	case protocol.TypeBuy:
 		ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
-		rec, err := s.buy(ctx, ss.who, m)
-		cancel()
-		if err != nil {
-			ss.fail(id, err)
-			return
-		}
-		ss.reply(id, map[string]any{"order": rec.Order, "product": rec.Product, "qty": rec.Qty, "price": rec.Price, "remaining": rec.Remaining})
+		// The answer may come from another goroutine (see buyAsync): this
+		// handler does not wait for it, so the connection's next message
+		// may be answered first; replies carry the request's id.
+		s.buyAsync(ctx, ss.who, m, func(rec inventory.Receipt, err error) {
+			cancel()
+			if err != nil {
+				ss.fail(id, err)
+				return
+			}
+			ss.reply(id, map[string]any{"order": rec.Order, "product": rec.Product, "qty": rec.Qty, "price": rec.Price, "remaining": rec.Remaining})
+		})
 	default:
 		ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 		fields, err := ss.creatorAction(ctx, m)
