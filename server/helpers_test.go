@@ -213,6 +213,17 @@ func (c *client) next(timeout time.Duration) msg {
 	return nil
 }
 
+// nextEvent is next, skipping viewers messages: they come once a second
+// when a room's count changed, in between whatever else a test awaits.
+func (c *client) nextEvent(timeout time.Duration) msg {
+	c.t.Helper()
+	for {
+		if m := c.next(timeout); m["type"] != "viewers" {
+			return m
+		}
+	}
+}
+
 // waitFor reads messages until one satisfies pred and returns it.
 func (c *client) waitFor(what string, pred func(msg) bool) msg {
 	c.t.Helper()

@@ -159,7 +159,7 @@ func TestPinPermissions(t *testing.T) {
 	if st := n.do(t, "POST", "/api/rooms/demo/pin", n.token(t, "cr", "creator", "demo"), msg{"product": "p4"}, nil); st != 200 {
 		t.Fatalf("HTTP pin: %d", st)
 	}
-	if m := viewer.next(waitLong); m["type"] != "pinned" || m["product"].(map[string]any)["id"] != "p4" {
+	if m := viewer.nextEvent(waitLong); m["type"] != "pinned" || m["product"].(map[string]any)["id"] != "p4" {
 		t.Fatalf("after HTTP pin: %v", m)
 	}
 	var e struct {
@@ -185,7 +185,7 @@ func TestPinPermissions(t *testing.T) {
 	}
 	// The next event the viewer sees is the admin's unpin: nothing was
 	// broadcast for the refused pins.
-	if m := viewer.next(waitLong); m["type"] != "unpinned" || m["seq"].(float64) != 2 {
+	if m := viewer.nextEvent(waitLong); m["type"] != "unpinned" || m["seq"].(float64) != 2 {
 		t.Fatalf("after refused pins: %v, want unpinned seq 2", m)
 	}
 	if st := n.do(t, "POST", "/api/rooms/demo/pin", admin, msg{"product": "nope"}, &e); st != 404 || e.Error.Code != "not_found" {
