@@ -427,7 +427,7 @@ func TestSlowConsumers(t *testing.T) {
 	lag := dial(t, n2.wsURL(), "")
 	lag.join("demo")
 	n2.putRoom(t, n2.token(t, "ad", "admin"), "demo", make([]int64, 100)...) // a catalog event of ~10 KB
-	m := lag.next(waitLong)
+	m := lag.nextEvent(waitLong)
 	if m["type"] != "error" || m["code"] != "slow_consumer" {
 		t.Fatalf("lagging client got %v, want error slow_consumer", m)
 	}
