@@ -55,3 +55,17 @@ export function saleProgress(room, sale) {
   if (typeof remaining === 'number') left = Math.min(left, remaining);
   return { sold, left: Math.max(0, left) };
 }
+
+// The room state both pages expose in window.liveDemo (the browser tests
+// read it): a plain copy of what the client holds for the room.
+export function demoRoomState(client, room) {
+  return {
+    state: client.state,
+    lastSeq: room.seq,
+    title: room.title,
+    pinned: room.pinned ? { ...room.pinned } : null,
+    sale: room.sale ? { ...room.sale } : null,
+    stock: Object.fromEntries([...room.stock].map(([id, s]) => [id, s.remaining])),
+    viewers: room.viewers,
+  };
+}

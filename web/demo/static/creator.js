@@ -1,6 +1,6 @@
 // creator.js: the creator console. Room from ?room= (default "demo").
 import { LiveClient, currencyDigits, devTokenProvider, formatMoney, isRoomId } from './liveclient.js';
-import { connLabel, formatCountdown, saleProgress } from './common.js';
+import { connLabel, demoRoomState, formatCountdown, saleProgress } from './common.js';
 
 const params = new URLSearchParams(location.search);
 const roomId = isRoomId(params.get('room')) ? params.get('room') : 'demo';
@@ -56,13 +56,7 @@ el.viewerLink.href = `./?room=${encodeURIComponent(roomId)}`;
 
 const demo = {
   room: roomId,
-  state: client.state,
-  lastSeq: null,
-  title: '',
-  pinned: null,
-  sale: null,
-  stock: {},
-  viewers: 0,
+  ...demoRoomState(client, room),
   orders: [], // from GET /api/rooms/{room}/orders, oldest first
   lastOutcome: null, // {action, ok, code, message, reply}
   actions: [],
@@ -74,13 +68,7 @@ const stockOf = (id) => room.stock.get(id)?.remaining;
 const maxSeen = new Map();
 
 function syncDemo() {
-  demo.state = client.state;
-  demo.lastSeq = room.seq;
-  demo.title = room.title;
-  demo.pinned = room.pinned ? { ...room.pinned } : null;
-  demo.sale = room.sale ? { ...room.sale } : null;
-  demo.stock = Object.fromEntries([...room.stock].map(([id, s]) => [id, s.remaining]));
-  demo.viewers = room.viewers;
+  Object.assign(demo, demoRoomState(client, room));
 }
 
 // ---- actions and their outcomes ----

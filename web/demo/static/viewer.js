@@ -1,6 +1,6 @@
 // viewer.js: the viewer page. Room from ?room= (default "demo").
 import { LiveClient, devTokenProvider, formatMoney, isRoomId, randomId } from './liveclient.js';
-import { connLabel, formatCountdown, saleProgress } from './common.js';
+import { connLabel, demoRoomState, formatCountdown, saleProgress } from './common.js';
 
 const params = new URLSearchParams(location.search);
 const roomId = isRoomId(params.get('room')) ? params.get('room') : 'demo';
@@ -45,13 +45,7 @@ el.creatorLink.href = `creator.html?room=${encodeURIComponent(roomId)}`;
 // State exposed for tests and for curious developers (open the console).
 const demo = {
   room: roomId,
-  state: client.state,
-  lastSeq: null,
-  title: '',
-  pinned: null,
-  sale: null,
-  stock: {},
-  viewers: 0,
+  ...demoRoomState(client, room),
   orders: [], // order ids bought from this page
   lastOutcome: null, // {ok, code, message, order, price, remaining, id}
   purchases: [], // recent `purchase` ticker messages
@@ -65,13 +59,7 @@ const stockOf = (id) => room.stock.get(id)?.remaining;
 const maxSeen = new Map(); // product id -> highest remaining seen (the stock bar's scale)
 
 function syncDemo() {
-  demo.state = client.state;
-  demo.lastSeq = room.seq;
-  demo.title = room.title;
-  demo.pinned = room.pinned ? { ...room.pinned } : null;
-  demo.sale = room.sale ? { ...room.sale } : null;
-  demo.stock = Object.fromEntries([...room.stock].map(([id, s]) => [id, s.remaining]));
-  demo.viewers = room.viewers;
+  Object.assign(demo, demoRoomState(client, room));
   demo.clockOffset = client.clockOffset;
 }
 
