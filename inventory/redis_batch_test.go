@@ -56,6 +56,22 @@ func (h *gateHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 	}
 }
 
+// gatedStore is a store with one purchase pipeline, on a Redis of its
+// own whose pipelines of purchases wait for hook's gate, and room r1 with
+// stock units of p1.
+func gatedStore(t *testing.T, stock int64) (*inventory.RedisStore, *redis.Client, *gateHook, string) {
+	t.Helper()
+	srv := redistest.Start(t)
+	rdb := newRedisClient(t, srv.Addr())
+	hook := newGateHook()
+	rdb.AddHook(hook)
+	prefix := uniquePrefix()
+	s := inventory.NewRedisStore(rdb, inventory.RedisConfig{KeyPrefix: prefix, BuyPipelines: 1})
+	t.Cleanup(func() { s.Close() })
+	mustPut(t, s, "r1", stock)
+	return s, rdb, hook, prefix
+}
+
 func (h *gateHook) scriptCommands() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -110,14 +126,7 @@ func TestRedisBuyCancelledTakesNothing(t *testing.T) {
 // answer. The batcher never waits for the callers that left.
 func TestRedisBuyContextEndsInBatcher(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
-	rdb := newRedisClient(t, srv.Addr())
-	hook := newGateHook()
-	rdb.AddHook(hook)
-	prefix := uniquePrefix()
-	s := inventory.NewRedisStore(rdb, inventory.RedisConfig{KeyPrefix: prefix, BuyPipelines: 1})
-	t.Cleanup(func() { s.Close() })
-	mustPut(t, s, "r1", 10)
+	s, rdb, hook, prefix := gatedStore(t, 10)
 
 	// A: in flight, held by the hook, until its caller leaves.
 	actx, acancel := context.WithCancel(ctx)
@@ -229,13 +238,7 @@ func TestRedisBuyRecoversFromNoScript(t *testing.T) {
 // the pipeline in flight finish, and later purchases fail at once.
 func TestRedisCloseFailsQueuedBuys(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
-	rdb := newRedisClient(t, srv.Addr())
-	hook := newGateHook()
-	rdb.AddHook(hook)
-	prefix := uniquePrefix()
-	s := inventory.NewRedisStore(rdb, inventory.RedisConfig{KeyPrefix: prefix, BuyPipelines: 1})
-	mustPut(t, s, "r1", 10)
+	s, rdb, hook, prefix := gatedStore(t, 10)
 
 	aerr := make(chan error, 1)
 	go func() {
