@@ -326,6 +326,16 @@ func (tb *tab) screenshot(path string) {
 
 // doubleClick presses the mouse twice on the element, the way a person's
 // double click arrives: two clicks (click counts 1 and 2), then dblclick.
+// startSale fills the creator console's flash-sale form (seconds for the
+// duration and the delay) and submits it.
+func (tb *tab) startSale(product, price, quantity, limit, durationSecs, delaySecs string) {
+	set := func(field, v string) chromedp.Action[chromedp.Void] {
+		return chromedp.SetValue(chromedp.CSS(`[data-testid="sale-`+field+`"]`), v)
+	}
+	tb.do(set("product", product), set("price", price), set("quantity", quantity), set("limit", limit),
+		set("duration", durationSecs), set("delay", delaySecs), chromedp.Click(chromedp.CSS(`[data-testid="sale-submit"]`)))
+}
+
 func (tb *tab) doubleClick(sel string) {
 	tb.t.Helper()
 	var pt struct{ X, Y float64 }
@@ -440,15 +450,7 @@ func TestBrowserLiveShopping(t *testing.T) {
 	}
 
 	// The creator starts a 3-second flash sale of p2 at 59.99.
-	creator.do(
-		chromedp.SetValue(chromedp.CSS(`[data-testid="sale-product"]`), "p2"),
-		chromedp.SetValue(chromedp.CSS(`[data-testid="sale-price"]`), "59.99"),
-		chromedp.SetValue(chromedp.CSS(`[data-testid="sale-quantity"]`), "5"),
-		chromedp.SetValue(chromedp.CSS(`[data-testid="sale-limit"]`), "2"),
-		chromedp.SetValue(chromedp.CSS(`[data-testid="sale-duration"]`), "3"),
-		chromedp.SetValue(chromedp.CSS(`[data-testid="sale-delay"]`), "0"),
-		chromedp.Click(chromedp.CSS(`[data-testid="sale-submit"]`)),
-	)
+	creator.startSale("p2", "59.99", "5", "2", "3", "0")
 	creator.wait("sale outcome", `liveDemo.lastOutcome && liveDemo.lastOutcome.action.startsWith('Start flash sale') && liveDemo.lastOutcome`, 5*time.Second, &out)
 	if !out.OK {
 		t.Fatalf("creator: sale_start failed: %s %s", out.Code, out.Message)
@@ -568,15 +570,7 @@ func TestBrowserLiveShopping(t *testing.T) {
 		t.Fatalf("creator: pin p3 failed: %s %s", out.Code, out.Message)
 	}
 	viewer.wait("pinned card p3", pinned+` === 'p3'`, 5*time.Second, nil)
-	creator.do(
-		chromedp.SetValue(chromedp.CSS(`[data-testid="sale-product"]`), "p3"),
-		chromedp.SetValue(chromedp.CSS(`[data-testid="sale-price"]`), "89.00"),
-		chromedp.SetValue(chromedp.CSS(`[data-testid="sale-quantity"]`), "8"),
-		chromedp.SetValue(chromedp.CSS(`[data-testid="sale-limit"]`), "2"),
-		chromedp.SetValue(chromedp.CSS(`[data-testid="sale-duration"]`), "90"),
-		chromedp.SetValue(chromedp.CSS(`[data-testid="sale-delay"]`), "2"),
-		chromedp.Click(chromedp.CSS(`[data-testid="sale-submit"]`)),
-	)
+	creator.startSale("p3", "89.00", "8", "2", "90", "2")
 	creator.wait("second sale", `liveDemo.lastOutcome.action.startsWith('Start flash sale on Studio') && liveDemo.lastOutcome`, 5*time.Second, &out)
 	if !out.OK {
 		t.Fatalf("creator: second sale_start failed: %s %s", out.Code, out.Message)
@@ -952,15 +946,7 @@ func TestBrowserCluster(t *testing.T) {
 	}
 
 	// A short sale of p2 at 59.99, started on node 1.
-	creator.do(
-		chromedp.SetValue(chromedp.CSS(`[data-testid="sale-product"]`), "p2"),
-		chromedp.SetValue(chromedp.CSS(`[data-testid="sale-price"]`), "59.99"),
-		chromedp.SetValue(chromedp.CSS(`[data-testid="sale-quantity"]`), "5"),
-		chromedp.SetValue(chromedp.CSS(`[data-testid="sale-limit"]`), "2"),
-		chromedp.SetValue(chromedp.CSS(`[data-testid="sale-duration"]`), fmt.Sprint(saleSecs)),
-		chromedp.SetValue(chromedp.CSS(`[data-testid="sale-delay"]`), "0"),
-		chromedp.Click(chromedp.CSS(`[data-testid="sale-submit"]`)),
-	)
+	creator.startSale("p2", "59.99", "5", "2", fmt.Sprint(saleSecs), "0")
 	creator.wait("sale outcome", `liveDemo.lastOutcome && liveDemo.lastOutcome.action.startsWith('Start flash sale') && liveDemo.lastOutcome`, 5*time.Second, &out)
 	if !out.OK {
 		t.Fatalf("creator: sale_start failed: %s %s", out.Code, out.Message)
