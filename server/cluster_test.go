@@ -117,6 +117,20 @@ func follow(t *testing.T, c *client, v *roomView, what string, done func(*roomVi
 	}
 }
 
+// joinViewers dials n viewers, each its own user, over nodes in turn and
+// joins each to room.
+func joinViewers(t *testing.T, nodes []*testNode, n int, room string) ([]*client, []*roomView) {
+	t.Helper()
+	var viewers []*client
+	var views []*roomView
+	for i := range n {
+		c := dial(t, nodes[i%len(nodes)].wsURL(), clusterToken(t, fmt.Sprintf("viewer%d", i), "viewer"))
+		viewers = append(viewers, c)
+		views = append(views, joinView(c, room))
+	}
+	return viewers, views
+}
+
 // joinView joins room and starts a view from the snapshot.
 func joinView(c *client, room string) *roomView {
 	v := &roomView{}
@@ -134,13 +148,7 @@ func TestClusterThreeNodes(t *testing.T) {
 	creatorTok := clusterToken(t, "creator", "creator", "r1")
 	nodes[0].putRoom(t, creatorTok, "r1", 100, 5)
 
-	var viewers []*client
-	var views []*roomView
-	for i := range 6 {
-		c := dial(t, nodes[i%3].wsURL(), clusterToken(t, fmt.Sprintf("viewer%d", i), "viewer"))
-		viewers = append(viewers, c)
-		views = append(views, joinView(c, "r1"))
-	}
+	viewers, views := joinViewers(t, nodes, 6, "r1")
 
 	creator := dial(t, nodes[0].wsURL(), creatorTok)
 	const pins = 30
@@ -268,13 +276,7 @@ func TestClusterLinkCut(t *testing.T) {
 	nodes := startCluster(t, 3, srv.URL(), "redis://"+proxy.Addr()+"/0", srv.URL())
 	creatorTok := clusterToken(t, "creator", "creator", "r1")
 	nodes[0].putRoom(t, creatorTok, "r1", 10, 10, 10)
-	var viewers []*client
-	var views []*roomView
-	for i := range 6 {
-		c := dial(t, nodes[i%3].wsURL(), clusterToken(t, fmt.Sprintf("viewer%d", i), "viewer"))
-		viewers = append(viewers, c)
-		views = append(views, joinView(c, "r1"))
-	}
+	viewers, views := joinViewers(t, nodes, 6, "r1")
 
 	creator := dial(t, nodes[0].wsURL(), creatorTok)
 	stop := make(chan struct{})
@@ -340,13 +342,7 @@ func TestClusterRedisRestart(t *testing.T) {
 	if st := nodes[0].do(t, "POST", "/api/rooms/r1/sales", creatorTok, msg{"product": "p1", "price": 1, "quantity": saleQty, "per_user_limit": 1, "duration_ms": 60000}, &sale); st != 201 || sale.Sale.State != "live" {
 		t.Fatalf("start sale: %d %+v", st, sale)
 	}
-	var viewers []*client
-	var views []*roomView
-	for i := range 4 {
-		c := dial(t, nodes[i%2].wsURL(), clusterToken(t, fmt.Sprintf("viewer%d", i), "viewer"))
-		viewers = append(viewers, c)
-		views = append(views, joinView(c, "r1"))
-	}
+	viewers, views := joinViewers(t, nodes[:2], 4, "r1")
 
 	// Buyers run through the whole test, each request a new user.
 	type result struct {
