@@ -252,17 +252,15 @@ func (c *Conn) volatileLocked(room, key string, msg []byte, now time.Time, f *fa
 }
 
 // startWriterLocked hands c to a writer unless it has one: to f's list if
-// f is not nil, else to the pool (or, without a running pool, a goroutine).
+// f is not nil, else to the pool.
 func (c *Conn) startWriterLocked(f *fanout) {
 	if !c.writing {
 		c.writing = true
 		if f != nil {
-			f.ready = append(f.ready, c)
+			f.add(c)
 			return
 		}
-		if !c.hub.writers.schedule(c) {
-			go c.writeLoop(nil)
-		}
+		c.hub.writers.schedule(c)
 	}
 }
 

@@ -498,7 +498,7 @@ func (h *Hub) flushVolatile(r *hubRoom) {
 
 func (r *hubRoom) fanOutVolatileLocked(key string, msg []byte) {
 	f := &r.fan
-	f.start()
+	f.start(r.writers)
 	for _, s := range r.subs {
 		if !s.pending {
 			s.c.mu.Lock()
@@ -506,7 +506,7 @@ func (r *hubRoom) fanOutVolatileLocked(key string, msg []byte) {
 			s.c.mu.Unlock()
 		}
 	}
-	f.flush(r.writers)
+	f.flush()
 }
 
 // deliverLocked hands an event to every subscriber. It returns true, having
@@ -520,7 +520,7 @@ func (r *hubRoom) deliverLocked(ev protocol.Envelope) (gap bool) {
 	}
 	r.lastSeq = ev.Seq
 	f := &r.fan
-	f.start()
+	f.start(r.writers)
 	for _, s := range r.subs {
 		if s.pending {
 			// Past the cap the join fetches again (or, at its last attempt,
@@ -534,7 +534,7 @@ func (r *hubRoom) deliverLocked(ev protocol.Envelope) (gap bool) {
 			s.c.mu.Unlock()
 		}
 	}
-	f.flush(r.writers)
+	f.flush()
 	return false
 }
 

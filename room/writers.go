@@ -54,67 +54,14 @@ func (p *writerPool) start(wg *sync.WaitGroup, stop <-chan struct{}) {
 	}
 }
 
-// schedule puts c, whose writing flag the caller has just set, on a ready
-// list. It returns false when no worker runs (the caller then starts c's
-// own writer goroutine).
-func (p *writerPool) schedule(c *Conn) bool {
-	sh := p.shards[c.id%uint64(len(p.shards))]
-	sh.mu.Lock()
-	if !sh.running {
-		sh.mu.Unlock()
-		return false
-	}
-	sh.ready = append(sh.ready, c)
-	wake := sh.idle
-	sh.idle = false
-	sh.mu.Unlock()
-	if wake {
-		sh.wake <- struct{}{} // one send per idle spell: never blocks
-	}
-	return true
-}
+// schedule puts c, whose writing flag the caller has just set, on its
+// shard's ready list.
+func (p *writerPool) schedule(c *Conn) { p.shards[c.id%uint64(len(p.shards))].add(c) }
 
-// fanout is the scratch of one fan-out (under hubRoom.mu): the clock read
-// once for every queue, and the connections it made ready, handed to the
-// pool at the end with one lock per shard rather than one per connection
-// (the workers take the same locks on the other core).
-type fanout struct {
-	now     time.Time
-	ready   []*Conn
-	byShard [][]*Conn
-}
-
-// start begins a fan-out.
-func (f *fanout) start() { f.now = time.Now() }
-
-// flush hands the connections made ready to the pool.
-func (f *fanout) flush(p *writerPool) {
-	if len(f.ready) == 0 {
-		return
-	}
-	if len(f.byShard) != len(p.shards) {
-		f.byShard = make([][]*Conn, len(p.shards))
-	}
-	for _, c := range f.ready {
-		i := c.id % uint64(len(p.shards))
-		f.byShard[i] = append(f.byShard[i], c)
-	}
-	for i, cs := range f.byShard {
-		if len(cs) > 0 {
-			p.shards[i].scheduleAll(cs)
-		}
-		clear(cs)
-		f.byShard[i] = cs[:0]
-	}
-	clear(f.ready)
-	f.ready = f.ready[:0]
-	if cap(f.ready) > maxKeptReady {
-		f.ready, f.byShard = nil, nil
-	}
-}
-
-// scheduleAll is schedule for many connections of this shard.
-func (sh *writerShard) scheduleAll(cs []*Conn) {
+// add puts connections of this shard, each with its writing flag set, on
+// the ready list; when no worker runs (before Run, after Close) each gets a
+// writer goroutine of its own instead.
+func (sh *writerShard) add(cs ...*Conn) {
 	sh.mu.Lock()
 	if !sh.running {
 		sh.mu.Unlock()
@@ -128,7 +75,45 @@ func (sh *writerShard) scheduleAll(cs []*Conn) {
 	sh.idle = false
 	sh.mu.Unlock()
 	if wake {
-		sh.wake <- struct{}{}
+		sh.wake <- struct{}{} // one send per idle spell: never blocks
+	}
+}
+
+// fanout is the scratch of one fan-out (under hubRoom.mu): the clock read
+// once for every queue, and the connections it made ready, by shard, handed
+// to the pool at the end with one lock per shard rather than one per
+// connection (the workers take the same locks on the other core).
+type fanout struct {
+	now     time.Time
+	pool    *writerPool
+	byShard [][]*Conn
+}
+
+// start begins a fan-out whose connections go to p.
+func (f *fanout) start(p *writerPool) {
+	f.now, f.pool = time.Now(), p
+	if len(f.byShard) != len(p.shards) {
+		f.byShard = make([][]*Conn, len(p.shards))
+	}
+}
+
+// add keeps c, whose writing flag was just set, for flush.
+func (f *fanout) add(c *Conn) {
+	i := c.id % uint64(len(f.byShard))
+	f.byShard[i] = append(f.byShard[i], c)
+}
+
+// flush hands the connections made ready to the pool.
+func (f *fanout) flush() {
+	for i, cs := range f.byShard {
+		if len(cs) > 0 {
+			f.pool.shards[i].add(cs...)
+		}
+		clear(cs)
+		if cap(cs) > maxKeptReady {
+			cs = nil
+		}
+		f.byShard[i] = cs[:0]
 	}
 }
 
@@ -225,9 +210,7 @@ func (c *Conn) writeTurn(buf []byte) []byte {
 		buf = keepBuf(frame, buf)
 	}
 	// More may be queued: back to the end of the line, still writing.
-	if !c.hub.writers.schedule(c) {
-		go c.writeLoop(nil)
-	}
+	c.hub.writers.schedule(c)
 	return buf
 }
 
