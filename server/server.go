@@ -108,10 +108,13 @@ type Server struct {
 	verifier *auth.Verifier
 	be       backend
 	store    inventory.Store
-	hub      *room.Hub
-	pins     *pinning.Service
-	metrics  *metrics
-	mux      *http.ServeMux
+	// asyncBuyer is store, when it can answer purchases without holding
+	// the caller's goroutine (Redis); else nil.
+	asyncBuyer inventory.AsyncBuyer
+	hub        *room.Hub
+	pins       *pinning.Service
+	metrics    *metrics
+	mux        *http.ServeMux
 
 	drainMu   sync.Mutex // orders handlers.Add against Drain
 	draining  atomic.Bool
@@ -137,6 +140,7 @@ func New(cfg Config) (*Server, error) {
 		s.verifier = auth.NewDevVerifier(s.be.devSecret)
 	}
 	s.store = s.be.store
+	s.asyncBuyer, _ = s.store.(inventory.AsyncBuyer) // nil in memory mode
 	s.metrics = newMetrics(cfg.Registry)
 	s.pins = pinning.New(s.store, cfg.Registry)
 	s.hub = room.NewHub(room.Config{
