@@ -6,13 +6,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/liveserver/liveserver/internal/redistest"
 	"github.com/liveserver/liveserver/server"
 )
 
 // 200 buyers (distinct users, own connections) for a stock of 50: exactly 50
 // orders, and every viewer's last stock message says 0.
 func TestFlashCrowdExactStock(t *testing.T) {
-	n := startNode(t, server.Config{})
+	t.Run("memory", func(t *testing.T) { flashCrowd(t, server.Config{}) })
+	// On Redis a WebSocket purchase is answered by the store's pipeline
+	// reader (BuyAsync), not by the handler that received it.
+	t.Run("redis", func(t *testing.T) { flashCrowd(t, server.Config{RedisURL: redistest.Start(t).URL()}) })
+}
+
+func flashCrowd(t *testing.T, cfg server.Config) {
+	n := startNode(t, cfg)
 	admin := n.token(t, "ad", "admin")
 	n.putRoom(t, admin, "drop", 50)
 	buyers := make([]*client, 200)
