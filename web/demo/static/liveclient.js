@@ -329,15 +329,7 @@ export class LiveClient extends EventTarget {
     const id = msg.id || this._nextId('c');
     const existing = this.pending.get(id);
     if (existing) return existing.promise;
-    const rec = { id, msg: { ...msg, id }, resend, internal: false, conn: 0, sentAt: 0 };
-    rec.promise = new Promise((resolve, reject) => {
-      rec.resolve = resolve;
-      rec.reject = reject;
-    });
-    rec.timer = setTimeout(() => {
-      this._settle(rec, new LiveError(ErrorCode.Timeout, `no answer to ${msg.type} within ${timeout} ms`));
-    }, timeout);
-    this.pending.set(id, rec);
+    const rec = this._pendingRecord({ id, msg: { ...msg, id }, resend, internal: false, conn: 0, sentAt: 0 }, timeout);
     if (this.ready) this._sendRecord(rec);
     return rec.promise;
   }
@@ -609,6 +601,20 @@ export class LiveClient extends EventTarget {
     return true;
   }
 
+  // _pendingRecord gives a request record its promise and its timeout and
+  // registers it as pending.
+  _pendingRecord(rec, timeout) {
+    rec.promise = new Promise((resolve, reject) => {
+      rec.resolve = resolve;
+      rec.reject = reject;
+    });
+    rec.timer = setTimeout(() => {
+      this._settle(rec, new LiveError(ErrorCode.Timeout, `no answer to ${rec.msg.type} within ${timeout} ms`));
+    }, timeout);
+    this.pending.set(rec.id, rec);
+    return rec;
+  }
+
   _sendRecord(rec) {
     if (this._sendRaw(rec.msg)) {
       rec.conn = this.connId;
@@ -620,15 +626,7 @@ export class LiveClient extends EventTarget {
   // when that connection closes.
   _call(msg, timeout) {
     const id = this._nextId(msg.type);
-    const rec = { id, msg: { ...msg, id }, resend: false, internal: true, conn: this.connId };
-    rec.promise = new Promise((resolve, reject) => {
-      rec.resolve = resolve;
-      rec.reject = reject;
-    });
-    rec.timer = setTimeout(() => {
-      this._settle(rec, new LiveError(ErrorCode.Timeout, `no answer to ${msg.type} within ${timeout} ms`));
-    }, timeout);
-    this.pending.set(id, rec);
+    const rec = this._pendingRecord({ id, msg: { ...msg, id }, resend: false, internal: true, conn: this.connId }, timeout);
     if (!this._sendRaw(rec.msg)) this._settle(rec, new LiveError(ErrorCode.Disconnected, 'not connected'));
     return rec.promise;
   }
