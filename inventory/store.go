@@ -180,5 +180,8 @@ func NewSaleMetric(reg prometheus.Registerer) *prometheus.CounterVec {
 	if reg != nil {
 		reg.MustRegister(c)
 	}
+	for _, st := range []string{"scheduled", "live", "ended"} {
+		c.WithLabelValues(st) // a 0 series from the start, for rate() and alerts
+	}
 	return c
 }

@@ -33,5 +33,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg != nil {
 		reg.MustRegister(m.conns, m.rooms, m.joins, m.messages, m.frames, m.bytes, m.conflated, m.slowClosed, m.resyncs, m.handoffs, m.queueDelay, m.gapsRepaired)
 	}
+	// Both series exist from the start, so alerts see 0 rather than nothing.
+	m.gapsRepaired.WithLabelValues("history")
+	m.gapsRepaired.WithLabelValues("snapshot")
 	return m
 }

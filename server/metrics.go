@@ -5,6 +5,8 @@ import (
 	"net"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/liveserver/liveserver/protocol"
 )
 
 type metrics struct {
@@ -25,6 +27,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liveserver_ws_refused_total", Help: "WebSocket upgrades refused, by reason."}, []string{"reason"}),
 	}
 	reg.MustRegister(m.authFailures, m.purchases, m.purchaseLatency, m.refused)
+	// Series that exist from the start, so that rate() and alerts see a 0
+	// before the first event rather than no series at all.
+	for _, outcome := range []string{"ok", protocol.CodeSoldOut, protocol.CodeUnavailable} {
+		m.purchases.WithLabelValues(outcome)
+	}
+	for _, reason := range []string{"draining", "max_conns", "auth", "upgrade"} {
+		m.refused.WithLabelValues(reason)
+	}
 	return m
 }
 

@@ -166,7 +166,25 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.routes()
+	cfg.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "liveserver_ready",
+		Help: "1 while the node would answer /readyz with 200 (not draining, its dependencies answer), else 0; checked at each scrape.",
+	}, s.readyGauge))
 	return s, nil
+}
+
+// readyGauge runs /readyz's check for the liveserver_ready gauge, bounded so
+// that a hung dependency cannot stall a scrape.
+func (s *Server) readyGauge() float64 {
+	if s.draining.Load() {
+		return 0
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if s.be.ready(ctx) != nil {
+		return 0
+	}
+	return 1
 }
 
 func newMemoryBackend(cfg Config) backend {
