@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -26,9 +27,38 @@ const (
 	MaxTokenLen = 4096
 	// MaxSubLen is the longest sub claim accepted, in bytes.
 	MaxSubLen = 128
-	// leeway is the clock skew allowed when checking exp and nbf.
+	// leeway is the clock skew allowed when checking exp, nbf and iat.
 	leeway = 5 * time.Second
+	// MinSecretLen is the shortest HS256 secret accepted, in bytes: the
+	// size of the hash (RFC 7518, 3.2). A shorter one can be guessed
+	// offline from any token.
+	MinSecretLen = 32
+	// DefaultMaxLifetime is the longest token lifetime (exp - iat) a
+	// Verifier accepts when its Rules leave MaxLifetime zero.
+	DefaultMaxLifetime = 24 * time.Hour
 )
+
+// CheckSecret refuses an HS256 secret shorter than MinSecretLen, saying how
+// to make a good one.
+func CheckSecret(secret string) error {
+	if len(secret) < MinSecretLen {
+		return fmt.Errorf("the JWT secret is %d bytes; at least %d are required, so that it cannot be guessed from a token (make one with: openssl rand -base64 32)", len(secret), MinSecretLen)
+	}
+	return nil
+}
+
+// Rules are the claim checks a Verifier makes beyond the signature, exp,
+// nbf, iat (not in the future), sub and role.
+type Rules struct {
+	// Audience, when set, must be one of the token's aud; Issue sets it.
+	Audience string
+	// Issuer, when set, must be the token's iss; Issue sets it.
+	Issuer string
+	// MaxLifetime is the longest exp - iat accepted (exp - now for a token
+	// without iat), so a leaked long-lived token is refused. Zero means
+	// DefaultMaxLifetime; negative means no limit.
+	MaxLifetime time.Duration
+}
 
 // Identity is who a connection or request acts as.
 type Identity struct {
@@ -68,18 +98,28 @@ type claims struct {
 type Verifier struct {
 	secret []byte // the configured secret, or a random one in dev mode
 	dev    bool
+	rules  Rules
 	parser *jwt.Parser
 }
 
-// NewVerifier returns a Verifier for secret. An empty secret means
-// development mode: tokens are signed and verified with a random secret
-// generated here, so they are valid only on this Verifier.
-func NewVerifier(secret string) *Verifier {
+// NewVerifier returns a Verifier for secret with the default Rules. An
+// empty secret means development mode: tokens are signed and verified with
+// a random secret generated here, so they are valid only on this Verifier.
+// It does not check the secret's length; see CheckSecret.
+func NewVerifier(secret string) *Verifier { return NewVerifierRules(secret, Rules{}) }
+
+// NewVerifierRules is NewVerifier with claim rules.
+func NewVerifierRules(secret string, r Rules) *Verifier {
+	if r.MaxLifetime == 0 {
+		r.MaxLifetime = DefaultMaxLifetime
+	}
 	v := &Verifier{
 		secret: []byte(secret),
+		rules:  r,
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 			jwt.WithExpirationRequired(),
+			jwt.WithIssuedAt(),
 			jwt.WithLeeway(leeway),
 		),
 	}
@@ -95,8 +135,8 @@ func NewVerifier(secret string) *Verifier {
 // signing instead of a random secret, so the nodes of a cluster that share
 // it accept each other's development tokens. It is still development mode:
 // anonymous viewers and /dev/token.
-func NewDevVerifier(signing []byte) *Verifier {
-	v := NewVerifier("")
+func NewDevVerifier(signing []byte, r Rules) *Verifier {
+	v := NewVerifierRules("", r)
 	v.secret = append([]byte(nil), signing...)
 	return v
 }
@@ -123,8 +163,13 @@ func (v *Verifier) Verify(token string) (Identity, error) {
 		return Identity{}, unauthorized("token expired")
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
 		return Identity{}, unauthorized("token has no expiry")
+	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return Identity{}, unauthorized("token issued in the future")
 	case err != nil:
 		return Identity{}, unauthorized("invalid token")
+	}
+	if err := v.checkRules(&c); err != nil {
+		return Identity{}, err
 	}
 	id := Identity{User: c.Subject, Role: c.Role, Rooms: c.Rooms}
 	if id.Role == "" {
@@ -136,6 +181,27 @@ func (v *Verifier) Verify(token string) (Identity, error) {
 	return id, nil
 }
 
+// checkRules applies v's Rules to claims that passed the parser's checks
+// (so exp is set).
+func (v *Verifier) checkRules(c *claims) error {
+	if v.rules.Audience != "" && !slices.Contains(c.Audience, v.rules.Audience) {
+		return unauthorized("token is for another audience")
+	}
+	if v.rules.Issuer != "" && c.Issuer != v.rules.Issuer {
+		return unauthorized("token is from another issuer")
+	}
+	if limit := v.rules.MaxLifetime; limit > 0 {
+		from := time.Now()
+		if c.IssuedAt != nil {
+			from = c.IssuedAt.Time
+		}
+		if c.ExpiresAt.Sub(from) > limit {
+			return unauthorized(fmt.Sprintf("token lives longer than this server accepts (%s)", limit))
+		}
+	}
+	return nil
+}
+
 // Anonymous returns a fresh anonymous viewer with a random user id. Whether
 // anonymous viewers are admitted (development mode only) is the caller's call.
 func (v *Verifier) Anonymous() Identity {
@@ -144,20 +210,24 @@ func (v *Verifier) Anonymous() Identity {
 	return Identity{User: "anon-" + hex.EncodeToString(b[:]), Role: RoleViewer, Anonymous: true}
 }
 
-// Issue signs an HS256 token for id that expires after ttl, with v's secret
-// (in development mode, the random per-process one).
+// Issue signs an HS256 token for id that expires after ttl (at most the
+// Rules' MaxLifetime), with v's secret (in development mode, the random
+// per-process one) and the Rules' audience and issuer.
 func (v *Verifier) Issue(id Identity, ttl time.Duration) (string, error) {
-	return sign(v.secret, id, ttl)
+	if limit := v.rules.MaxLifetime; limit > 0 && ttl > limit {
+		ttl = limit
+	}
+	return sign(v.secret, id, ttl, v.rules)
 }
 
 // Sign signs an HS256 token for id with secret, expiring after ttl. An
 // identity Verify would refuse (empty or long sub, unknown role) is refused
 // with a *protocol.Error with code bad_request.
 func Sign(secret string, id Identity, ttl time.Duration) (string, error) {
-	return sign([]byte(secret), id, ttl)
+	return sign([]byte(secret), id, ttl, Rules{})
 }
 
-func sign(secret []byte, id Identity, ttl time.Duration) (string, error) {
+func sign(secret []byte, id Identity, ttl time.Duration, r Rules) (string, error) {
 	if err := check(id); err != nil {
 		return "", protocol.Errorf(protocol.CodeBadRequest, "%s", err.Error())
 	}
@@ -167,9 +237,13 @@ func sign(secret []byte, id Identity, ttl time.Duration) (string, error) {
 			Subject:   id.User,
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+			Issuer:    r.Issuer,
 		},
 		Role:  id.Role,
 		Rooms: id.Rooms,
+	}
+	if r.Audience != "" {
+		c.Audience = jwt.ClaimStrings{r.Audience}
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
 }

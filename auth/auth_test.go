@@ -311,7 +311,7 @@ func TestIssueWithSecret(t *testing.T) {
 // tokens; others do not.
 func TestDevVerifierSharedSecret(t *testing.T) {
 	t.Parallel()
-	a, b, c := NewDevVerifier([]byte("shared")), NewDevVerifier([]byte("shared")), NewDevVerifier([]byte("other"))
+	a, b, c := NewDevVerifier([]byte("shared"), Rules{}), NewDevVerifier([]byte("shared"), Rules{}), NewDevVerifier([]byte("other"), Rules{})
 	if !a.DevMode() || !b.DevMode() {
 		t.Fatal("a dev verifier must be in development mode")
 	}
@@ -326,3 +326,101 @@ func TestDevVerifierSharedSecret(t *testing.T) {
 		t.Fatal("a dev verifier with another secret accepted the token")
 	}
 }
+
+// Secrets under 32 bytes are refused with a message that says how to make
+// one.
+func TestCheckSecret(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"", "a", strings.Repeat("x", MinSecretLen-1)} {
+		err := CheckSecret(s)
+		if err == nil || !strings.Contains(err.Error(), "at least 32") || !strings.Contains(err.Error(), "openssl rand") {
+			t.Errorf("CheckSecret(%d bytes) = %v", len(s), err)
+		}
+	}
+	if err := CheckSecret(strings.Repeat("x", MinSecretLen)); err != nil {
+		t.Errorf("CheckSecret(32 bytes) = %v", err)
+	}
+}
+
+// Audience and issuer are checked when set; the lifetime (exp - iat, or
+// exp - now without iat) is capped, 24 h by default; iat in the future is
+// refused.
+func TestVerifyRules(t *testing.T) {
+	t.Parallel()
+	hs := jwt.SigningMethodHS256
+	key := []byte(secret)
+	now := time.Now()
+	claims := func(extra jwt.MapClaims) jwt.MapClaims {
+		c := jwt.MapClaims{"sub": "u1", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+		for k, v := range extra {
+			if v == nil {
+				delete(c, k)
+			} else {
+				c[k] = v
+			}
+		}
+		return c
+	}
+	strict := NewVerifierRules(secret, Rules{Audience: "shop", Issuer: "https://id.example.com", MaxLifetime: 2 * time.Hour})
+	def := NewVerifier(secret)
+	unlimited := NewVerifierRules(secret, Rules{MaxLifetime: -1})
+	tests := []struct {
+		name string
+		v    *Verifier
+		c    jwt.MapClaims
+		msg  string // "" means accepted
+	}{
+		{"strict ok", strict, claims(jwt.MapClaims{"aud": "shop", "iss": "https://id.example.com"}), ""},
+		{"strict aud in a list", strict, claims(jwt.MapClaims{"aud": []string{"other", "shop"}, "iss": "https://id.example.com"}), ""},
+		{"no aud", strict, claims(jwt.MapClaims{"iss": "https://id.example.com"}), "token is for another audience"},
+		{"wrong aud", strict, claims(jwt.MapClaims{"aud": "admin-api", "iss": "https://id.example.com"}), "token is for another audience"},
+		{"no iss", strict, claims(jwt.MapClaims{"aud": "shop"}), "token is from another issuer"},
+		{"wrong iss", strict, claims(jwt.MapClaims{"aud": "shop", "iss": "https://evil.example.com"}), "token is from another issuer"},
+		{"aud and iss ignored when not set", def, claims(jwt.MapClaims{"aud": "x", "iss": "y"}), ""},
+		{"lifetime at the limit", strict, claims(jwt.MapClaims{"aud": "shop", "iss": "https://id.example.com", "exp": now.Add(2 * time.Hour).Unix()}), ""},
+		{"lifetime over the limit", strict, claims(jwt.MapClaims{"aud": "shop", "iss": "https://id.example.com", "exp": now.Add(2*time.Hour + time.Second).Unix()}), "token lives longer than this server accepts (2h0m0s)"},
+		{"old iat, long lifetime", def, claims(jwt.MapClaims{"iat": now.Add(-24 * time.Hour).Unix(), "exp": now.Add(time.Hour).Unix()}), "token lives longer than this server accepts (24h0m0s)"},
+		{"default 24h ok", def, claims(jwt.MapClaims{"exp": now.Add(24 * time.Hour).Unix()}), ""},
+		{"default a year", def, claims(jwt.MapClaims{"exp": now.Add(365 * 24 * time.Hour).Unix()}), "token lives longer than this server accepts (24h0m0s)"},
+		{"no iat, exp within the limit", def, claims(jwt.MapClaims{"iat": nil, "exp": now.Add(23 * time.Hour).Unix()}), ""},
+		{"no iat, exp beyond the limit", def, claims(jwt.MapClaims{"iat": nil, "exp": now.Add(25 * time.Hour).Unix()}), "token lives longer than this server accepts (24h0m0s)"},
+		{"no limit", unlimited, claims(jwt.MapClaims{"exp": now.Add(365 * 24 * time.Hour).Unix()}), ""},
+		{"iat in the future", def, claims(jwt.MapClaims{"iat": now.Add(time.Minute).Unix()}), "token issued in the future"},
+		{"iat within leeway", def, claims(jwt.MapClaims{"iat": now.Add(2 * time.Second).Unix()}), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			id, err := tt.v.Verify(token(t, hs, key, tt.c))
+			if tt.msg == "" {
+				if err != nil || id.User != "u1" {
+					t.Fatalf("Verify = %+v, %v; want accepted", id, err)
+				}
+				return
+			}
+			wantUnauthorized(t, err, tt.msg)
+		})
+	}
+	// Issue follows the rules: audience and issuer set, lifetime capped.
+	tok, err := strict.Issue(Identity{User: "u1"}, 48*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := strict.Verify(tok); err != nil {
+		t.Fatalf("Verify(Issue) under rules: %v", err)
+	}
+	var c claimsProbe
+	if _, _, err := jwt.NewParser().ParseUnverified(tok, &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.ExpiresAt.Sub(c.IssuedAt.Time) != 2*time.Hour || c.Issuer != "https://id.example.com" || !slices.Equal([]string(c.Audience), []string{"shop"}) {
+		t.Fatalf("issued claims %+v", c.RegisteredClaims)
+	}
+	dev := NewDevVerifier([]byte(secret), Rules{Audience: "shop"})
+	tok, _ = dev.Issue(Identity{User: "u1"}, time.Hour)
+	if _, err := dev.Verify(tok); err != nil {
+		t.Fatalf("dev verifier with rules refused its own token: %v", err)
+	}
+}
+
+type claimsProbe struct{ jwt.RegisteredClaims }

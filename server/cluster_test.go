@@ -19,7 +19,7 @@ import (
 // redis-server, each behind its own httptest server, driven over HTTP and
 // WebSocket as clients would.
 
-const clusterSecret = "cluster-test-secret"
+const clusterSecret = "cluster-test-secret-0123456789abcdef"
 
 // startCluster starts n nodes on redisURLs[i] (cycled).
 func startCluster(t *testing.T, n int, redisURLs ...string) []*testNode {
@@ -496,8 +496,9 @@ func TestClusterDevTokensWorkOnEveryNode(t *testing.T) {
 		t.Fatalf("node B refused node A's development token: %d", st)
 	}
 	dial(t, b.wsURL(), tok).join("demo")
-	// A node with its own secret still refuses it.
-	c := startNode(t, server.Config{RedisURL: srv.URL(), JWTSecret: "real"})
+	// A node with its own secret still refuses it. (It has its own Redis:
+	// a production node refuses a Redis used by development nodes.)
+	c := startNode(t, server.Config{RedisURL: redistest.Start(t).URL(), JWTSecret: clusterSecret})
 	if st := c.do(t, "POST", "/api/rooms/demo/pin", tok, msg{"product": "p1"}, nil); st != 401 {
 		t.Fatalf("a node with a real secret accepted a development token: %d", st)
 	}

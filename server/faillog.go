@@ -13,13 +13,16 @@ import (
 // the log's writer.
 type failureLog struct {
 	log        *slog.Logger
+	msg        string       // the lines' message
 	next       atomic.Int64 // unix nanos before which failures are only counted
 	suppressed atomic.Int64
 }
 
 const failureLogEvery = time.Second
 
-func newFailureLog(log *slog.Logger) *failureLog { return &failureLog{log: log} }
+func newFailureLog(log *slog.Logger) *failureLog {
+	return &failureLog{log: log, msg: "request failed"}
+}
 
 func (l *failureLog) failed(err error) {
 	now := time.Now().UnixNano()
@@ -29,8 +32,8 @@ func (l *failureLog) failed(err error) {
 		return
 	}
 	if n := l.suppressed.Swap(0); n > 0 {
-		l.log.Warn("request failed", "err", err, "also_failed_since_last_line", n)
+		l.log.Warn(l.msg, "err", err, "also_failed_since_last_line", n)
 		return
 	}
-	l.log.Warn("request failed", "err", err)
+	l.log.Warn(l.msg, "err", err)
 }

@@ -68,6 +68,9 @@ func (n *testNode) do(t testing.TB, method, path, token string, body, out any) i
 		rd = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, n.url+path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

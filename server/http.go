@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/liveserver/liveserver/auth"
@@ -354,10 +357,21 @@ func (s *Server) handleOrders(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// handleDevToken issues tokens in development mode only.
+// handleDevToken issues tokens in development mode only, and only to
+// plainly local requests: a loopback Host (a site that rebinds its DNS name
+// to 127.0.0.1 still sends its own name) and a JSON body (which a page of
+// another origin cannot send without a CORS preflight, never granted here).
 func (s *Server) handleDevToken(w http.ResponseWriter, r *http.Request) {
 	if !s.verifier.DevMode() {
 		writeError(w, s.failLog, protocol.Errorf(protocol.CodeNotFound, "/dev/token exists only in development mode (no JWT secret)"))
+		return
+	}
+	if !LoopbackHost(r.Host) {
+		writeError(w, s.failLog, protocol.Errorf(protocol.CodeForbidden, "/dev/token answers only requests to a loopback address (Host localhost, 127.0.0.1 or [::1])"))
+		return
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		writeJSON(w, http.StatusUnsupportedMediaType, map[string]any{"error": protocol.Errorf(protocol.CodeBadRequest, "/dev/token takes a JSON body: send Content-Type: application/json")})
 		return
 	}
 	var b struct {
@@ -378,4 +392,23 @@ func (s *Server) handleDevToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"token": tok})
+}
+
+// LoopbackHost reports whether hostport (a Host header or a listen
+// address, with or without a port) names a loopback interface: localhost
+// or a loopback IP. A name that only resolves to one does not count, nor
+// does an empty host (all interfaces).
+func LoopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	} else {
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -6,6 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +60,7 @@ func newRedisBackend(cfg Config) (backend, error) {
 	if err != nil {
 		return backend{}, err
 	}
+	routeRedisLog(cfg.Logger)
 	rdb := redis.NewClient(opt)
 
 	ctx, cancel := context.WithTimeout(context.Background(), redisStartTimeout)
@@ -65,13 +71,20 @@ func newRedisBackend(cfg Config) (backend, error) {
 		return backend{}, fmt.Errorf("redis at %s: %w", opt.Addr, err)
 	}
 
-	var devSecret []byte
-	if cfg.JWTSecret == "" {
-		if devSecret, err = sharedDevSecret(rdb); err != nil {
-			rdb.Close()
-			return backend{}, err
-		}
+	dev := cfg.JWTSecret == ""
+	ttl := cfg.devTTL
+	if ttl == 0 {
+		ttl = devKeysTTL
 	}
+	var devSecret []byte
+	if err = claimMode(rdb, dev, ttl); err == nil && dev {
+		devSecret, err = sharedDevSecret(rdb, ttl)
+	}
+	if err != nil {
+		rdb.Close()
+		return backend{}, err
+	}
+	keeper := startModeKeeper(rdb, dev, devSecret, ttl, cfg.Logger)
 
 	rtt := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "liveserver_redis_duration_seconds",
@@ -97,6 +110,7 @@ func newRedisBackend(cfg Config) (backend, error) {
 		// The hub has stopped by now; the store's timers and the broker's
 		// loop end before the client closes under them.
 		close: func() error {
+			keeper.stop()
 			return errors.Join(store.Close(), presence.Close(), broker.Close(), rdb.Close())
 		},
 	}, nil
@@ -107,7 +121,11 @@ func newRedisBackend(cfg Config) (backend, error) {
 func redisOptions(cfg Config) (*redis.Options, error) {
 	opt, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
-		return nil, fmt.Errorf("redis URL: %w", err)
+		// The parser's message may quote the URL, password and all.
+		return nil, fmt.Errorf("redis URL %s: %s", RedactURL(cfg.RedisURL), redactIn(err.Error(), cfg.RedisURL))
+	}
+	if cfg.RedisPassword != "" {
+		opt.Password = cfg.RedisPassword
 	}
 	if opt.DialTimeout == 0 {
 		opt.DialTimeout = redisDialTimeout
@@ -179,23 +197,203 @@ func registerPoolMetrics(reg prometheus.Registerer, rdb *redis.Client, size int)
 	)
 }
 
+// Keys of the cluster's mode. (To move to the package that owns key names.)
+var (
+	// modeKey records whether the nodes on this Redis run in production
+	// (with a JWT secret) or development mode. A production marker never
+	// expires: a Redis once used by production stays closed to
+	// development nodes (delete the key by hand to change that). A
+	// development marker expires devKeysTTL after the last development node
+	// stopped refreshing it.
+	modeKey = inventory.DefaultKeyPrefix + "node-mode"
+	// devSecretKey holds the development-mode token secret the nodes
+	// share; it expires like the development marker.
+	devSecretKey = inventory.DefaultKeyPrefix + "dev-token-secret"
+)
+
+const (
+	modeProduction  = "production"
+	modeDevelopment = "development"
+	// devKeysTTL is how long the development marker and secret outlive
+	// the last node refreshing them (every third of it).
+	devKeysTTL = 10 * time.Minute
+)
+
+// claimModeScript records the node's mode unless the other mode holds the
+// key, and returns the mode the key holds. ARGV: mode, TTL in ms (0: none).
+var claimModeScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return cur end
+if ARGV[2] == '0' then
+  redis.call('SET', KEYS[1], ARGV[1])
+else
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+return ARGV[1]
+`)
+
+// claimMode records this node's mode in Redis, refusing to join a Redis
+// whose nodes run in the other mode: a development node (anyone may mint
+// any token) must never share rooms and orders with production nodes.
+func claimMode(rdb *redis.Client, dev bool, ttl time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), redisStartTimeout)
+	defer cancel()
+	held, err := claimModeOnce(ctx, rdb, dev, ttl)
+	if err != nil {
+		return fmt.Errorf("redis: recording the node's mode: %w", err)
+	}
+	if dev && held == modeProduction {
+		return fmt.Errorf("this Redis is used by production nodes (key %s = %q), and this node has no JWT secret (development mode): refusing to join it. Set the cluster's JWT secret (LIVESERVER_JWT_SECRET or -jwt-secret-file), or use another Redis for development", modeKey, held)
+	}
+	if !dev && held == modeDevelopment {
+		return fmt.Errorf("this Redis is used by development nodes (key %s = %q, whose secret lets anyone mint tokens): refusing to join it in production mode. Stop them and wait until the key expires (%s), or use another Redis", modeKey, held, ttl)
+	}
+	return nil
+}
+
+func claimModeOnce(ctx context.Context, rdb *redis.Client, dev bool, ttl time.Duration) (string, error) {
+	mode, ms := modeProduction, int64(0)
+	if dev {
+		mode, ms = modeDevelopment, ttl.Milliseconds()
+	}
+	return claimModeScript.Run(ctx, rdb, []string{modeKey}, mode, ms).Text()
+}
+
 // sharedDevSecret returns the development-mode token secret of the
 // cluster, creating it on first use, so that in development mode a token
 // from any node's POST /dev/token works on every node (behind a load
 // balancer the token request and the WebSocket may reach different nodes).
-// It never applies with -jwt-secret.
-func sharedDevSecret(rdb *redis.Client) ([]byte, error) {
+// It expires ttl after the last node stopped refreshing it, and never
+// applies with a JWT secret.
+func sharedDevSecret(rdb *redis.Client, ttl time.Duration) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), redisStartTimeout)
 	defer cancel()
-	key := inventory.DefaultKeyPrefix + "dev-token-secret"
 	fresh := make([]byte, 32)
 	rand.Read(fresh)
-	if err := rdb.SetNX(ctx, key, hex.EncodeToString(fresh), 0).Err(); err != nil {
-		return nil, fmt.Errorf("redis: development token secret: %w", err)
-	}
-	secret, err := rdb.Get(ctx, key).Bytes()
+	secret, err := devSecretScript.Run(ctx, rdb, []string{devSecretKey}, hex.EncodeToString(fresh), ttl.Milliseconds()).Text()
 	if err != nil {
 		return nil, fmt.Errorf("redis: development token secret: %w", err)
 	}
-	return secret, nil
+	return []byte(secret), nil
+}
+
+// devSecretScript returns the shared development secret, setting it to
+// ARGV[1] if there is none, and gives it ARGV[2] ms more to live.
+var devSecretScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if not cur then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return ARGV[1]
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return cur
+`)
+
+// refreshDevSecretScript extends the shared development secret's life if
+// it is still secret ARGV[1], or sets it again if it expired (a Redis
+// outage longer than its TTL); another secret is left alone (0).
+var refreshDevSecretScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`)
+
+// modeKeeper refreshes the node's mode marker (and in development mode the
+// shared secret) every third of their TTL, until stop. Its goroutine is
+// the backend's and ends in the backend's close.
+type modeKeeper struct {
+	quit chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+func startModeKeeper(rdb *redis.Client, dev bool, secret []byte, ttl time.Duration, log *slog.Logger) *modeKeeper {
+	k := &modeKeeper{quit: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(k.done)
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-k.quit:
+				return
+			case <-t.C:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), redisStartTimeout)
+			held, err := claimModeOnce(ctx, rdb, dev, ttl)
+			if err == nil && dev {
+				var kept int64
+				kept, err = refreshDevSecretScript.Run(ctx, rdb, []string{devSecretKey}, secret, ttl.Milliseconds()).Int64()
+				if err == nil && kept == 0 {
+					log.Error("the development token secret in Redis changed under this node (it expired during an outage and another node set a new one): tokens of other nodes are refused here; restart this node", "key", devSecretKey)
+				}
+			}
+			cancel()
+			switch {
+			case err != nil:
+				// Redis is down: the failure log reports it already.
+			case dev && held != modeDevelopment, !dev && held != modeProduction:
+				log.Error("nodes of the other mode now use this Redis (the mode marker changed under this node): stop them", "key", modeKey, "mode", held)
+			}
+		}
+	}()
+	return k
+}
+
+func (k *modeKeeper) stop() {
+	k.once.Do(func() { close(k.quit) })
+	<-k.done
+}
+
+// RedactURL returns a Redis URL with its password replaced by "xxxxx",
+// also when the URL does not parse, so it can be logged.
+func RedactURL(raw string) string { return redactIn(raw, raw) }
+
+// redactIn replaces in s every occurrence of the password of the URL raw
+// (the userinfo after its first ':', up to the last '@' before the path).
+// It does not need raw to parse.
+func redactIn(s, raw string) string {
+	rest := raw
+	if i := strings.Index(rest, "://"); i >= 0 {
+		rest = rest[i+3:]
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 && i > strings.LastIndex(rest, "@") {
+		rest = rest[:i]
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return s
+	}
+	_, pass, found := strings.Cut(rest[:at], ":")
+	if !found || pass == "" {
+		return s
+	}
+	s = strings.ReplaceAll(s, pass, "xxxxx")
+	if dec, err := url.PathUnescape(pass); err == nil && dec != "" {
+		s = strings.ReplaceAll(s, dec, "xxxxx")
+	}
+	return s
+}
+
+// redisLog routes go-redis's own log lines (during an outage, a failed
+// dial for nearly every request) into a failure log: at most a line a
+// second. go-redis has one logger per process; the node started last gets
+// its lines.
+var redisLog struct {
+	once sync.Once
+	to   atomic.Pointer[failureLog]
+}
+
+type redisLogger struct{}
+
+func (redisLogger) Printf(_ context.Context, format string, v ...any) {
+	if l := redisLog.to.Load(); l != nil {
+		l.failed(errors.New(fmt.Sprintf(format, v...)))
+	}
+}
+
+func routeRedisLog(log *slog.Logger) {
+	redisLog.to.Store(&failureLog{log: log, msg: "redis client"})
+	redisLog.once.Do(func() { redis.SetLogger(redisLogger{}) })
 }

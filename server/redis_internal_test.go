@@ -1,8 +1,14 @@
 package server
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/liveserver/liveserver/internal/redistest"
 )
 
 // The node's Redis pool is sized for bursts, not for its CPUs, and a call
@@ -34,5 +40,56 @@ func TestRedisOptionsPoolForBursts(t *testing.T) {
 			t.Errorf("%s: dial %v, read %v, retries %d, context timeouts %v", tc.url, opt.DialTimeout, opt.ReadTimeout,
 				opt.MaxRetries, opt.ContextTimeoutEnabled)
 		}
+	}
+}
+
+// The development keys in Redis (the mode marker and the shared token
+// secret) expire: refreshed while a development node runs, gone a TTL
+// after the last one stops. The production marker never expires.
+func TestDevKeysExpire(t *testing.T) {
+	rds := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: rds.Addr()})
+	defer rdb.Close()
+	ctx := context.Background()
+	const ttl = 900 * time.Millisecond
+	srv, err := New(Config{RedisURL: rds.URL(), devTTL: ttl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{modeKey, devSecretKey} {
+		if d := rdb.PTTL(ctx, key).Val(); d <= 0 || d > ttl {
+			t.Fatalf("%s: TTL %v, want (0, %v]", key, d, ttl)
+		}
+	}
+	secret := rdb.Get(ctx, devSecretKey).Val()
+	// Refreshed: alive after three TTLs.
+	for end := time.Now().Add(3 * ttl); time.Now().Before(end); time.Sleep(ttl / 4) {
+		if n := rdb.Exists(ctx, modeKey, devSecretKey).Val(); n != 2 {
+			srv.Close()
+			t.Fatalf("a development key expired while its node ran (%d of 2 left)", n)
+		}
+	}
+	if got := rdb.Get(ctx, devSecretKey).Val(); got != secret {
+		t.Fatal("the development secret changed while the node ran")
+	}
+	srv.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for rdb.Exists(ctx, modeKey, devSecretKey).Val() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("development keys still there 10 s after the last node stopped (TTL %v)", ttl)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Now a production node may use this Redis, and marks it for good.
+	srv, err = New(Config{RedisURL: rds.URL(), JWTSecret: strings.Repeat("k", 32), devTTL: ttl})
+	if err != nil {
+		t.Fatalf("production node after the development keys expired: %v", err)
+	}
+	defer srv.Close()
+	if d := rdb.PTTL(ctx, modeKey).Val(); d != -1 {
+		t.Fatalf("production marker TTL %v, want none (-1)", d)
+	}
+	if v := rdb.Get(ctx, modeKey).Val(); v != modeProduction {
+		t.Fatalf("mode marker %q", v)
 	}
 }

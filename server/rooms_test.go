@@ -196,7 +196,7 @@ func TestPinPermissions(t *testing.T) {
 // With a secret, bad tokens are refused before the upgrade (401) or after
 // an auth message (1008), and unauthenticated connections must auth.
 func TestAuthRefusals(t *testing.T) {
-	const secret = "s3cret"
+	const secret = "s3cret-s3cret-s3cret-s3cret-s3cret"
 	n := startNode(t, server.Config{SeedDemo: true, JWTSecret: secret, AuthTimeout: 500 * time.Millisecond})
 	good := sign(t, secret, "alice", "viewer", time.Hour)
 	bad := map[string]string{

@@ -11,6 +11,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -30,9 +31,19 @@ import (
 
 // Config configures a Server. Zero values mean the defaults given.
 type Config struct {
-	JWTSecret       string        // empty: development mode
-	AllowedOrigins  []string      // Origin patterns allowed to open /ws ("*" for any); empty: same host only
-	RedisURL        string        // empty: everything in memory (one node)
+	// JWTSecret is the HS256 secret of client tokens, at least 32 bytes
+	// (auth.CheckSecret). Empty: development mode, which the caller must
+	// keep to loopback addresses; on Redis a development node refuses to
+	// join a Redis used by production nodes and the other way round.
+	JWTSecret      string
+	JWTAudience    string        // when set, a token's aud must include it
+	JWTIssuer      string        // when set, a token's iss must be it
+	JWTMaxLifetime time.Duration // longest exp - iat of a token; zero: 24h; negative: no limit
+	AllowedOrigins []string      // Origin patterns allowed to open /ws ("*" for any); empty: same host only
+	RedisURL       string        // empty: everything in memory (one node)
+	// RedisPassword, when set, replaces the password of RedisURL, so that
+	// the URL can be given without it.
+	RedisPassword   string
 	MaxConns        int           // zero: 19000
 	MaxRoomsPerConn int           // zero: 16
 	MsgRate         float64       // client messages per second per connection; zero: 20; negative: unlimited
@@ -52,6 +63,11 @@ type Config struct {
 	// Registry receives the node's metrics and serves /metrics; nil: a new
 	// registry with the Go and process collectors.
 	Registry *prometheus.Registry
+	// PrivateMetrics keeps /metrics off Handler (it answers 404 there);
+	// serve MetricsHandler on another listener instead.
+	PrivateMetrics bool
+
+	devTTL time.Duration // life of the development keys in Redis; zero: devKeysTTL (tests shorten it)
 }
 
 func (c Config) withDefaults() Config {
@@ -126,7 +142,13 @@ type Server struct {
 // New builds and starts a node; the caller must call Shutdown or Close.
 func New(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
-	s := &Server{cfg: cfg, log: cfg.Logger, failLog: newFailureLog(cfg.Logger), verifier: auth.NewVerifier(cfg.JWTSecret)}
+	if cfg.JWTSecret != "" {
+		if err := auth.CheckSecret(cfg.JWTSecret); err != nil {
+			return nil, err
+		}
+	}
+	rules := auth.Rules{Audience: cfg.JWTAudience, Issuer: cfg.JWTIssuer, MaxLifetime: cfg.JWTMaxLifetime}
+	s := &Server{cfg: cfg, log: cfg.Logger, failLog: newFailureLog(cfg.Logger), verifier: auth.NewVerifierRules(cfg.JWTSecret, rules)}
 	var err error
 	if cfg.RedisURL != "" {
 		s.be, err = newRedisBackend(cfg)
@@ -137,7 +159,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if cfg.JWTSecret == "" && s.be.devSecret != nil {
-		s.verifier = auth.NewDevVerifier(s.be.devSecret)
+		s.verifier = auth.NewDevVerifier(s.be.devSecret, rules)
 	}
 	s.store = s.be.store
 	s.asyncBuyer, _ = s.store.(inventory.AsyncBuyer) // nil in memory mode
@@ -204,8 +226,14 @@ func newMemoryBackend(cfg Config) backend {
 // DevMode reports whether the node runs without a JWT secret.
 func (s *Server) DevMode() bool { return s.verifier.DevMode() }
 
-// Handler serves every route of the node.
+// Handler serves every route of the node (but /metrics with
+// PrivateMetrics).
 func (s *Server) Handler() http.Handler { return s.mux }
+
+// MetricsHandler serves the node's Prometheus metrics.
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})
+}
 
 // Drain makes /readyz answer 503 and refuses new WebSocket connections.
 func (s *Server) Drain() {
@@ -263,7 +291,9 @@ func (s *Server) routes() {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.handleReady)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
+	if !s.cfg.PrivateMetrics {
+		mux.Handle("GET /metrics", s.MetricsHandler())
+	}
 	mux.HandleFunc("GET /ws", s.handleWS)
 	mux.HandleFunc("POST /dev/token", s.handleDevToken)
 	mux.HandleFunc("PUT /api/rooms/{room}", s.handlePutRoom)
@@ -293,7 +323,10 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
 	if err := s.be.ready(ctx); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+		// The cause (an internal address, say) is for the log, not for
+		// whoever asks.
+		s.failLog.failed(fmt.Errorf("readiness check: %w", err))
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "a dependency is unavailable"})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
