@@ -36,6 +36,9 @@ if [[ $mode == redis ]]; then
 	redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes --logfile "$out/redis.log" >/dev/null
 	for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 	redis_flag=(-redis "redis://127.0.0.1:$redis_port/0")
+	# The tester mints its tokens at POST /dev/token: development mode,
+	# which on Redis must be asked for.
+	[[ -n ${LIVESERVER_JWT_SECRET:-} ]] || redis_flag+=(-dev)
 fi
 
 urls=()

@@ -8,9 +8,11 @@
 # $CLUSTER_LOG_DIR/node<port>.log (default: a new temporary directory).
 #
 # Every LIVESERVER_* variable reaches the nodes (the command reads its flags
-# from them), so set LIVESERVER_JWT_SECRET for a real cluster: without it
-# the nodes run in development mode (anyone may mint any token with POST
-# /dev/token; the nodes share its signing secret through Redis).
+# from them): set LIVESERVER_JWT_SECRET (or LIVESERVER_JWT_SECRET_FILE), and
+# LIVESERVER_REDIS_PASSWORD rather than a password in the URL. Without a
+# secret the script refuses, unless LIVESERVER_DEV=true asks for development
+# mode (anyone may mint any token with POST /dev/token; the nodes share its
+# signing secret through Redis, and refuse a Redis used by production nodes).
 #
 # Overrides, mainly for tests: LIVESERVER_BIN (a built binary; default: go
 # build ./cmd/liveserver), CLUSTER_PORTS (default "8081 8082 8083").
@@ -21,6 +23,13 @@ if [[ -z $redis_url ]]; then
 	echo "usage: $0 redis://[user:password@]host:port/db" >&2
 	exit 2
 fi
+if [[ -z ${LIVESERVER_JWT_SECRET:-}${LIVESERVER_JWT_SECRET_FILE:-} ]]; then
+	if [[ ${LIVESERVER_DEV:-} != true ]]; then
+		echo "LIVESERVER_JWT_SECRET is not set. Set it for a real cluster (export LIVESERVER_JWT_SECRET=\"\$(openssl rand -base64 32)\"), or set LIVESERVER_DEV=true for a development cluster" >&2
+		exit 2
+	fi
+	echo "warning: LIVESERVER_DEV=true and no JWT secret: development mode, anyone can mint tokens with POST /dev/token" >&2
+fi
 read -r -a ports <<<"${CLUSTER_PORTS:-8081 8082 8083}"
 log_dir=${CLUSTER_LOG_DIR:-$(mktemp -d -t liveserver-cluster.XXXXXX)}
 mkdir -p "$log_dir"
@@ -30,9 +39,6 @@ if [[ -z $bin ]]; then
 	bin=$log_dir/liveserver
 	echo "building $bin"
 	(cd "$(dirname "${BASH_SOURCE[0]}")/.." && go build -o "$bin" ./cmd/liveserver)
-fi
-if [[ -z ${LIVESERVER_JWT_SECRET:-} ]]; then
-	echo "warning: LIVESERVER_JWT_SECRET is not set: development mode, anyone can mint tokens with POST /dev/token" >&2
 fi
 
 pids=()

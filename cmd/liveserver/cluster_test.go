@@ -42,7 +42,7 @@ func TestClusterScriptRunsThreeNodes(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	ports := clusterFreePorts(t, 3)
-	const secret = "cluster-script-test"
+	const secret = "cluster-script-test-0123456789abcdef"
 	cmd := exec.Command("bash", "../../scripts/cluster.sh", rds.URL())
 	cmd.Env = append(os.Environ(),
 		"LIVESERVER_BIN="+bin,

@@ -33,24 +33,46 @@ func main() {
 	}
 }
 
-// options are the command's flags.
+// options are the command's flags, and what parse derives from them.
 type options struct {
 	addr, jwtSecret, allowedOrigins, redis, logFormat, logLevel string
-	debugAddr                                                   string
+	jwtSecretFile, jwtAudience, jwtIssuer                       string
+	redisPasswordFile, debugAddr, metricsAddr                   string
 	maxConns, maxRoomsPerConn, msgBurst, maxQueueBytes          int
 	msgRate                                                     float64
 	maxFrame                                                    int64
 	drainTimeout, writeTimeout, volatileInterval                time.Duration
-	seedDemo                                                    bool
+	jwtMaxLifetime                                              time.Duration
+	seedDemo, dev, debugAddrPublic                              bool
+
+	redisPassword string   // from LIVESERVER_REDIS_PASSWORD or -redis-password-file
+	warnings      []string // to log once the logger exists
 }
+
+// Default listen addresses: development mode (no secret) keeps to loopback.
+const (
+	defaultAddr    = ":8080"
+	defaultDevAddr = "127.0.0.1:8080"
+)
+
+// devWarnEvery is how often an explicit -dev node repeats its warning.
+var devWarnEvery = time.Minute
+
+const devWarning = "DEVELOPMENT MODE: no JWT secret, so anyone may connect anonymously and POST /dev/token issues creator and admin tokens. Never run this in production."
 
 func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("liveserver", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.addr, "addr", ":8080", "address to listen on")
-	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "HS256 secret for client tokens; empty runs in development mode (anonymous viewers, POST /dev/token)")
+	fs.StringVar(&o.addr, "addr", "", "address to listen on (default "+defaultAddr+"; "+defaultDevAddr+" in development mode)")
+	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "HS256 secret for client tokens, at least 32 bytes (prefer LIVESERVER_JWT_SECRET or -jwt-secret-file: the command line is readable by every local user); empty runs in development mode (anonymous viewers, POST /dev/token), on a loopback address only unless -dev")
+	fs.StringVar(&o.jwtSecretFile, "jwt-secret-file", "", "file holding the JWT secret (surrounding white space ignored), instead of -jwt-secret")
+	fs.StringVar(&o.jwtAudience, "jwt-audience", "", "when set, tokens must carry it in aud")
+	fs.StringVar(&o.jwtIssuer, "jwt-issuer", "", "when set, tokens must carry it as iss")
+	fs.DurationVar(&o.jwtMaxLifetime, "jwt-max-lifetime", 24*time.Hour, "longest token lifetime accepted: exp - iat (exp - now without iat)")
+	fs.BoolVar(&o.dev, "dev", false, "allow development mode (no JWT secret) on a non-loopback address or with -redis; it logs a warning every minute")
 	fs.StringVar(&o.allowedOrigins, "allowed-origins", "", "comma-separated Origin host patterns allowed to open /ws (e.g. shop.example.com,*.example.com; * for any); empty: same host only")
-	fs.StringVar(&o.redis, "redis", "", "Redis URL for cluster mode (redis://[user:pass@]host:port/db or rediss://...); empty keeps everything in memory on one node")
+	fs.StringVar(&o.redis, "redis", "", "Redis URL for cluster mode (redis://[user:pass@]host:port/db or rediss://...); empty keeps everything in memory on one node. Give the password apart: LIVESERVER_REDIS_PASSWORD or -redis-password-file")
+	fs.StringVar(&o.redisPasswordFile, "redis-password-file", "", "file holding the Redis password (surrounding white space ignored); it replaces the URL's")
 	fs.IntVar(&o.maxConns, "max-conns", 19000, "WebSocket connections this node accepts; more are answered 503 (keep below the process's open-file limit)")
 	fs.IntVar(&o.maxRoomsPerConn, "max-rooms-per-conn", 16, "rooms one connection may join")
 	fs.Float64Var(&o.msgRate, "msg-rate", 20, "client messages per second per connection; 0 means unlimited")
@@ -62,10 +84,12 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 10*time.Second, "on SIGINT/SIGTERM, time over which connections are closed with 1001 before exit")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.StringVar(&o.debugAddr, "debug-addr", "", "address for net/http/pprof (/debug/pprof/), e.g. 127.0.0.1:6060; empty: off. Never expose it publicly")
+	fs.StringVar(&o.debugAddr, "debug-addr", "", "loopback address for net/http/pprof (/debug/pprof/), e.g. 127.0.0.1:6060; empty: off")
+	fs.BoolVar(&o.debugAddrPublic, "debug-addr-public", false, "allow a non-loopback -debug-addr (profiles show memory contents: keep it private)")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics on this address only (the public listener then answers 404 there); empty: on -addr")
 	fs.BoolVar(&o.seedDemo, "seed-demo", true, "create the room \"demo\" with sample products if it does not exist")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: liveserver [flags]\n\nEvery flag can also be set with an environment variable: LIVESERVER_ and the flag's\nname in capitals with dashes as underscores (-jwt-secret: LIVESERVER_JWT_SECRET).\nLIVESERVER_REDIS_URL is accepted for -redis too. Flags win over the environment.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: liveserver [flags]\n\nEvery flag can also be set with an environment variable: LIVESERVER_ and the flag's\nname in capitals with dashes as underscores (-jwt-secret: LIVESERVER_JWT_SECRET).\nLIVESERVER_REDIS_URL is accepted for -redis too, and LIVESERVER_REDIS_PASSWORD sets\nthe Redis password. Flags win over the environment.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	return fs
@@ -100,7 +124,92 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	if o.volatileInterval < time.Millisecond || o.volatileInterval > 10*time.Second {
 		return o, fmt.Errorf("-volatile-interval %v: want 1ms to 10s", o.volatileInterval)
 	}
-	return o, nil
+	if o.jwtMaxLifetime <= 0 {
+		return o, fmt.Errorf("-jwt-max-lifetime %v: want a positive duration", o.jwtMaxLifetime)
+	}
+	onCmdline := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { onCmdline[f.Name] = true })
+	if err := o.secrets(getenv, onCmdline); err != nil {
+		return o, err
+	}
+	return o, o.checkExposure()
+}
+
+// secrets reads the secrets given in files or the environment, and warns
+// about those on the command line, which every local user can read in
+// /proc/<pid>/cmdline.
+func (o *options) secrets(getenv func(string) string, onCmdline map[string]bool) error {
+	if o.jwtSecretFile != "" {
+		if o.jwtSecret != "" {
+			return errors.New("both a JWT secret (-jwt-secret or LIVESERVER_JWT_SECRET) and -jwt-secret-file are set: keep one")
+		}
+		s, err := o.readSecretFile("-jwt-secret-file", o.jwtSecretFile)
+		if err != nil {
+			return err
+		}
+		o.jwtSecret = s
+	} else if onCmdline["jwt-secret"] {
+		o.warnings = append(o.warnings, "the JWT secret is on the command line, which every local user can read (/proc/<pid>/cmdline): set LIVESERVER_JWT_SECRET or use -jwt-secret-file")
+	}
+	o.redisPassword = getenv("LIVESERVER_REDIS_PASSWORD")
+	if o.redisPasswordFile != "" {
+		if o.redisPassword != "" {
+			return errors.New("both LIVESERVER_REDIS_PASSWORD and -redis-password-file are set: keep one")
+		}
+		s, err := o.readSecretFile("-redis-password-file", o.redisPasswordFile)
+		if err != nil {
+			return err
+		}
+		o.redisPassword = s
+	}
+	if onCmdline["redis"] && server.RedactURL(o.redis) != o.redis {
+		o.warnings = append(o.warnings, "the -redis URL on the command line holds a password, which every local user can read (/proc/<pid>/cmdline): use LIVESERVER_REDIS_PASSWORD or -redis-password-file")
+	}
+	return nil
+}
+
+func (o *options) readSecretFile(flagName, path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", flagName, err)
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", fmt.Errorf("%s: %s is empty", flagName, path)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o004 != 0 {
+		o.warnings = append(o.warnings, fmt.Sprintf("%s: %s is readable by every user: chmod 600 it", flagName, path))
+	}
+	return s, nil
+}
+
+// checkExposure keeps development mode (no secret: anyone may mint admin
+// tokens) to loopback addresses and away from Redis unless -dev says
+// otherwise, fills in the default address, and keeps pprof private.
+func (o *options) checkExposure() error {
+	dev := o.jwtSecret == ""
+	if !dev && o.dev {
+		return errors.New("-dev asks for development mode, but a JWT secret is set: drop one of them")
+	}
+	if o.addr == "" {
+		o.addr = defaultAddr
+		if dev {
+			o.addr = defaultDevAddr
+		}
+	}
+	if dev && !o.dev {
+		const how = "For production, set a JWT secret of at least 32 bytes with LIVESERVER_JWT_SECRET or -jwt-secret-file (make one with: openssl rand -base64 32)."
+		if !server.LoopbackHost(o.addr) {
+			return fmt.Errorf("no JWT secret, so this is development mode (anyone may connect anonymously and mint admin tokens at POST /dev/token), which listens only on a loopback address, and -addr is %q. %s To run development mode there anyway, pass -dev", o.addr, how)
+		}
+		if o.redis != "" {
+			return fmt.Errorf("no JWT secret, so this is development mode (anyone may connect anonymously and mint admin tokens at POST /dev/token), which does not join a Redis unless asked, so as never to reach production data. %s For a development cluster, pass -dev", how)
+		}
+	}
+	if o.debugAddr != "" && !server.LoopbackHost(o.debugAddr) && !o.debugAddrPublic {
+		return fmt.Errorf("-debug-addr %q is not a loopback address: pprof shows the process's memory, so keep it on 127.0.0.1 (or pass -debug-addr-public)", o.debugAddr)
+	}
+	return nil
 }
 
 func newLogger(o options, w io.Writer) (*slog.Logger, error) {
@@ -129,9 +238,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
+	for _, w := range o.warnings {
+		log.Warn(w)
+	}
 	cfg := server.Config{
 		JWTSecret:        o.jwtSecret,
+		JWTAudience:      o.jwtAudience,
+		JWTIssuer:        o.jwtIssuer,
+		JWTMaxLifetime:   o.jwtMaxLifetime,
 		RedisURL:         o.redis,
+		RedisPassword:    o.redisPassword,
+		PrivateMetrics:   o.metricsAddr != "",
 		MaxConns:         o.maxConns,
 		MaxRoomsPerConn:  o.maxRoomsPerConn,
 		MsgRate:          o.msgRate,
@@ -156,7 +273,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	if srv.DevMode() {
-		log.Warn("DEVELOPMENT MODE: no -jwt-secret, so anyone may connect anonymously and POST /dev/token issues creator and admin tokens. Never run this in production.")
+		log.Warn(devWarning, "addr", o.addr)
 	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
@@ -176,18 +293,35 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if o.redis != "" {
 		mode = "cluster (Redis)"
 	}
-	log.Info("liveserver listening", "addr", ln.Addr().String(), "mode", mode, "demo", "http://"+ln.Addr().String()+"/demo/")
-	if ready != nil {
-		ready(ln.Addr().String())
+	authMode := "production (JWT secret)"
+	if srv.DevMode() {
+		authMode = "development (no JWT secret)"
 	}
-	if o.debugAddr != "" {
-		stopDebug, err := serveDebug(o.debugAddr, log)
+	log.Info("liveserver listening", "addr", ln.Addr().String(), "mode", mode, "auth", authMode, "demo", "http://"+ln.Addr().String()+"/demo/")
+	for _, aux := range []struct {
+		name, flag, addr string
+		handler          func() http.Handler
+	}{
+		{"pprof", "-debug-addr", o.debugAddr, debugHandler},
+		{"metrics", "-metrics-addr", o.metricsAddr, func() http.Handler { return metricsHandler(srv) }},
+	} {
+		if aux.addr == "" {
+			continue
+		}
+		stopAux, err := serveAux(aux.name, aux.flag, aux.addr, aux.handler(), log)
 		if err != nil {
 			srv.Close()
 			ln.Close()
 			return err
 		}
-		defer stopDebug()
+		defer stopAux()
+	}
+	if o.dev {
+		stopWarning := repeatWarning(log, devWarnEvery, devWarning, "addr", o.addr)
+		defer stopWarning()
+	}
+	if ready != nil {
+		ready(ln.Addr().String())
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
@@ -215,25 +349,57 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	return nil
 }
 
-// serveDebug serves the pprof handlers on their own listener, apart from
-// the public mux. The returned function stops it.
-func serveDebug(addr string, log *slog.Logger) (func(), error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("-debug-addr: %w", err)
-	}
+// debugHandler serves net/http/pprof, without /debug/pprof/cmdline: the
+// command line may hold secrets.
+func debugHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	mux.HandleFunc("/debug/pprof/cmdline", http.NotFound)
+	return mux
+}
+
+func metricsHandler(srv *server.Server) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", srv.MetricsHandler())
+	return mux
+}
+
+// serveAux serves h on its own listener at addr, apart from the public
+// one. The returned function stops it.
+func serveAux(name, flagName, addr string, h http.Handler, log *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flagName, err)
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		hs.Serve(ln)
 	}()
-	log.Info("pprof listening", "addr", ln.Addr().String())
+	log.Info(name+" listening", "addr", ln.Addr().String())
 	return func() { hs.Close(); <-done }, nil
+}
+
+// repeatWarning logs msg every interval until the returned function is
+// called (which waits for its goroutine to end).
+func repeatWarning(log *slog.Logger, every time.Duration, msg string, args ...any) func() {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				log.Warn(msg, args...)
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
 }

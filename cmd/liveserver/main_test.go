@@ -56,7 +56,7 @@ func TestRunServesAndDrains(t *testing.T) {
 }
 
 func TestParseFlagsAndEnv(t *testing.T) {
-	env := map[string]string{"LIVESERVER_MAX_CONNS": "123", "LIVESERVER_REDIS_URL": "redis://x:1/0", "LIVESERVER_MSG_RATE": "7"}
+	env := map[string]string{"LIVESERVER_MAX_CONNS": "123", "LIVESERVER_REDIS_URL": "redis://x:1/0", "LIVESERVER_MSG_RATE": "7", "LIVESERVER_JWT_SECRET": testSecret}
 	o, err := parse([]string{"-msg-rate", "9", "-allowed-origins", "a.com"}, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +76,8 @@ func TestParseFlagsAndEnv(t *testing.T) {
 	if _, err := parse([]string{"-h"}, func(string) string { return "" }, &help); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("-h: %v", err)
 	}
-	for _, name := range []string{"-addr", "-jwt-secret", "-allowed-origins", "-redis", "-max-conns", "-max-rooms-per-conn", "-msg-rate", "-msg-burst", "-max-frame", "-drain-timeout", "-volatile-interval", "-log-format", "LIVESERVER_"} {
+	for _, name := range []string{"-addr", "-jwt-secret", "-allowed-origins", "-redis", "-max-conns", "-max-rooms-per-conn", "-msg-rate", "-msg-burst", "-max-frame", "-drain-timeout", "-volatile-interval", "-log-format", "LIVESERVER_",
+		"-dev", "-jwt-secret-file", "-jwt-audience", "-jwt-issuer", "-jwt-max-lifetime", "-redis-password-file", "LIVESERVER_REDIS_PASSWORD", "-debug-addr-public", "-metrics-addr"} {
 		if !strings.Contains(help.String(), name) {
 			t.Errorf("-h does not document %s", name)
 		}
