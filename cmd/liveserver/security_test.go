@@ -55,9 +55,11 @@ func (n *node) logText() string {
 // auxAddr is the address of the listener logged as msg ("pprof listening").
 func (n *node) auxAddr(t *testing.T, msg string) string {
 	t.Helper()
-	for _, m := range n.logged() {
-		if m["msg"] == msg {
-			return m["addr"].(string)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for _, m := range n.logged() {
+			if m["msg"] == msg {
+				return m["addr"].(string)
+			}
 		}
 	}
 	t.Fatalf("no %q in the log:\n%s", msg, n.logText())
@@ -186,11 +188,11 @@ func TestDevModeDefaultAddrIsLoopback(t *testing.T) {
 // contradiction.
 func TestDevModeRefusedUnlessAsked(t *testing.T) {
 	for _, args := range [][]string{
-		{"-addr", ":8080"},
-		{"-addr", "0.0.0.0:8080"},
-		{"-addr", "[::]:8080"},
-		{"-addr", "192.168.1.5:8080"},
-		{"-addr", "shop.example.com:8080"},
+		{"-addr", ":0"},
+		{"-addr", "0.0.0.0:0"},
+		{"-addr", "[::]:0"},
+		{"-addr", "192.168.1.5:0"},
+		{"-addr", "shop.example.com:0"},
 		{"-addr", "127.0.0.1:0", "-redis", "redis://127.0.0.1:1/0"},
 	} {
 		err := refused(t, args, nil, io.Discard)
