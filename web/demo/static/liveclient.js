@@ -60,6 +60,9 @@ export class LiveError extends Error {
   }
 }
 
+// The longest delay setTimeout honours (about 24.8 days).
+const MAX_TIMER = 2 ** 31 - 1;
+
 // A monotonic local clock in Unix milliseconds: immune to wall-clock steps.
 const localNow = () => performance.timeOrigin + performance.now();
 
@@ -464,6 +467,11 @@ export class LiveClient extends EventTarget {
     if (delay === undefined) {
       const left = exp - this.serverNow();
       delay = Math.max(0, left - Math.min(this.options.refreshBefore, left / 2));
+    }
+    if (delay > MAX_TIMER) {
+      // setTimeout fires at once past 2^31-1 ms: look again later.
+      this._refreshTimer = setTimeout(() => this._scheduleTokenRefresh(conn), MAX_TIMER);
+      return;
     }
     this._refreshTimer = setTimeout(() => this._refreshTokenNow(conn, fetchToken, exp), delay);
   }

@@ -265,6 +265,15 @@ test('token refresh: nothing to refresh with a fixed token', async () => {
   client.close();
 });
 
+test('token refresh: a token of months is not refreshed at once', async () => {
+  let asked = 0;
+  const { client, ws } = await connected({ token: jwt(Math.floor(Date.now() / 1000) + 90 * 86400), refreshToken: async () => (asked++, 'x') });
+  await tick(50);
+  assert.equal(asked, 0, 'a delay past 2^31-1 ms must not fire at once');
+  assert.equal(ws.ofType('auth').length, 1);
+  client.close();
+});
+
 function jwtExp(token) {
   return JSON.parse(Buffer.from(token.split('.')[1], 'base64url')).exp * 1000;
 }
