@@ -66,6 +66,19 @@ type Identity struct {
 	Role      string   // viewer, creator or admin ("" in a token means viewer)
 	Rooms     []string // rooms a creator controls
 	Anonymous bool     // a development-mode anonymous viewer
+	// Expires is the token's exp; zero for an identity that does not
+	// expire (an anonymous development-mode viewer).
+	Expires time.Time
+}
+
+// ValidUntil is when id stops being valid: its token's exp plus the clock
+// leeway Verify allows, so a connection lasts exactly as long as its token
+// would still be accepted. The zero time means never.
+func (id Identity) ValidUntil() time.Time {
+	if id.Expires.IsZero() {
+		return time.Time{}
+	}
+	return id.Expires.Add(leeway)
 }
 
 // CanControl reports whether id may perform creator actions in room: an
@@ -171,7 +184,7 @@ func (v *Verifier) Verify(token string) (Identity, error) {
 	if err := v.checkRules(&c); err != nil {
 		return Identity{}, err
 	}
-	id := Identity{User: c.Subject, Role: c.Role, Rooms: c.Rooms}
+	id := Identity{User: c.Subject, Role: c.Role, Rooms: c.Rooms, Expires: c.ExpiresAt.Time}
 	if id.Role == "" {
 		id.Role = RoleViewer
 	}

@@ -2,7 +2,10 @@ package inventory
 
 import (
 	"context"
+	"net/url"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -104,6 +107,9 @@ func (s RoomSpec) Validate() error {
 	if len(s.Title) > MaxTitleLen {
 		return protocol.Errorf(protocol.CodeBadRequest, "title longer than %d bytes", MaxTitleLen)
 	}
+	if !safeText(s.Title) {
+		return protocol.Errorf(protocol.CodeBadRequest, "title has control or bidirectional-override characters")
+	}
 	if len(s.Products) > MaxProducts {
 		return protocol.Errorf(protocol.CodeBadRequest, "more than %d products", MaxProducts)
 	}
@@ -116,18 +122,57 @@ func (s RoomSpec) Validate() error {
 			return protocol.Errorf(protocol.CodeBadRequest, "products[%d].id %q is repeated", i, p.ID)
 		case p.Name == "" || len(p.Name) > MaxNameLen:
 			return protocol.Errorf(protocol.CodeBadRequest, "products[%d].name must be 1 to %d bytes", i, MaxNameLen)
+		case !safeText(p.Name):
+			return protocol.Errorf(protocol.CodeBadRequest, "products[%d].name has control or bidirectional-override characters", i)
 		case p.Price < 0 || p.Price > protocol.MaxAmount:
 			return protocol.Errorf(protocol.CodeBadRequest, "products[%d].price must be an integer from 0 to %d (minor units)", i, int64(protocol.MaxAmount))
 		case !validCurrency(p.Currency):
 			return protocol.Errorf(protocol.CodeBadRequest, "products[%d].currency must be a 3-letter ISO 4217 code such as USD", i)
 		case len(p.Image) > MaxImageLen:
 			return protocol.Errorf(protocol.CodeBadRequest, "products[%d].image longer than %d bytes", i, MaxImageLen)
+		case !validImage(p.Image):
+			return protocol.Errorf(protocol.CodeBadRequest, "products[%d].image must be an https: URL or a path on this server starting with a single /", i)
 		case p.Stock < 0 || p.Stock > protocol.MaxAmount:
 			return protocol.Errorf(protocol.CodeBadRequest, "products[%d].stock must be an integer from 0 to %d", i, int64(protocol.MaxAmount))
 		}
 		seen[p.ID] = true
 	}
 	return nil
+}
+
+// safeText reports whether s, a title or name shown to every viewer, is
+// free of control characters (C0, DEL, C1) and of the bidirectional
+// embeddings, overrides and isolates (U+202A..U+202E, U+2066..U+2069) that
+// can make a name display as something else.
+func safeText(s string) bool {
+	for _, r := range s {
+		if unicode.IsControl(r) || r >= 0x202A && r <= 0x202E || r >= 0x2066 && r <= 0x2069 {
+			return false
+		}
+	}
+	return true
+}
+
+// validImage reports whether s may be a product's image: empty, an https:
+// URL with a host, or a path on this server ("/img/a.svg"). Anything else
+// is refused: javascript: and data: (a page might run them), http: (mixed
+// content), "//host/x" (another host, though it looks like a path); so are
+// backslashes, spaces and control characters, which browsers strip or turn
+// into "/" (so "/\host" is "//host" to them).
+func validImage(s string) bool {
+	if s == "" {
+		return true
+	}
+	for _, r := range s {
+		if r <= ' ' || r == '\\' || unicode.IsControl(r) || unicode.IsSpace(r) {
+			return false
+		}
+	}
+	if strings.HasPrefix(s, "/") {
+		return !strings.HasPrefix(s, "//")
+	}
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme == "https" && u.Host != "" && u.Opaque == ""
 }
 
 // ValidProductID reports whether s is 1 to 64 characters of [A-Za-z0-9_.-].

@@ -21,11 +21,15 @@ const (
 	CodeInternal      = "internal"
 	// CodeSlowConsumer is sent in an error message before a 4000 close.
 	CodeSlowConsumer = "slow_consumer"
+	// CodeTokenExpired is sent in an error message before the 1008 close of
+	// a connection whose token expired without a refresh.
+	CodeTokenExpired = "token_expired"
 )
 
 // WebSocket close codes.
 const (
 	CloseGoingAway    = 1001
+	CloseInvalidData  = 1007 // a text frame that is not UTF-8 (RFC 6455, 8.1)
 	ClosePolicy       = 1008
 	CloseTooBig       = 1009
 	CloseTryAgain     = 1013

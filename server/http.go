@@ -73,9 +73,17 @@ func writeError(w http.ResponseWriter, log *failureLog, err error) {
 	writeJSON(w, protocol.HTTPStatus(pe.Code), map[string]any{"error": pe})
 }
 
-// identity authenticates an HTTP call. Without a token, development mode
-// acts as a fresh anonymous viewer; with a secret it is unauthorized.
+// identity authenticates an HTTP call by its Authorization header. Without
+// one, development mode acts as a fresh anonymous viewer; with a secret it
+// is unauthorized. A token query parameter is for GET /ws only, where a
+// browser has no other way to send one on the upgrade: here it is refused,
+// not ignored, so a client that sends one learns to use the header before
+// its tokens collect in proxy logs.
 func (s *Server) identity(r *http.Request) (auth.Identity, error) {
+	if r.Header.Get("Authorization") == "" && r.URL.Query().Has("token") {
+		s.metrics.authFailures.Inc()
+		return auth.Identity{}, protocol.Errorf(protocol.CodeUnauthorized, "a token query parameter is accepted on GET /ws only; send Authorization: Bearer <jwt>")
+	}
 	tok, ok := auth.TokenFromRequest(r)
 	if !ok {
 		return auth.Identity{}, protocol.Errorf(protocol.CodeUnauthorized, "malformed Authorization header; use Bearer <jwt>")

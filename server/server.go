@@ -58,7 +58,7 @@ type Config struct {
 	// volatile messages (stock, purchase ticker); zero: 50ms.
 	VolatileInterval time.Duration
 	SeedDemo         bool         // create the room "demo" at start if it does not exist
-	Clock            clock.Clock  // nil: the real clock (memory mode only)
+	Clock            clock.Clock  // nil: the real clock; drives sales (memory mode only) and token expiry on open connections
 	Logger           *slog.Logger // nil: discard
 	// Registry receives the node's metrics and serves /metrics; nil: a new
 	// registry with the Go and process collectors.

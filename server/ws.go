@@ -5,11 +5,13 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"golang.org/x/time/rate"
 
 	"github.com/liveserver/liveserver/auth"
+	"github.com/liveserver/liveserver/internal/clock"
 	"github.com/liveserver/liveserver/inventory"
 	"github.com/liveserver/liveserver/protocol"
 	"github.com/liveserver/liveserver/room"
@@ -79,6 +81,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 			}
 		}).Stop
 	}
+	sess.watchExpiry()
 	handed = true
 	go func() {
 		defer s.handlers.Done()
@@ -87,18 +90,29 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 			defer stopAuthTimer()
 		}
 		c.ReadLoop(sess.onMessage)
+		// ReadLoop has waited for the last handler, the only other user
+		// of stopExpiry.
+		if sess.stopExpiry != nil {
+			sess.stopExpiry()
+		}
 	}()
 }
 
 func now() int64 { return protocol.Millis(time.Now()) }
 
-// session is one connection's protocol state. Only its read goroutine
-// touches it, except authed, which the auth timer reads.
+// session is one connection's protocol state. Only its handler goroutine
+// touches it, except authed and until, which the auth and expiry timers
+// read.
 type session struct {
-	s          *Server
-	c          *room.Conn
-	who        auth.Identity
-	authed     atomic.Bool
+	s      *Server
+	c      *room.Conn
+	who    auth.Identity
+	authed atomic.Bool
+	// until is when who stops being valid, in Unix nanoseconds of the
+	// server's clock; 0 means never.
+	until      atomic.Int64
+	stopExpiry func() bool // cancels the expiry timer; nil when none runs
+	closed     bool        // the session closed the connection: ignore the rest
 	limiter    *rate.Limiter
 	strikes    int // messages refused for rate since strikeFrom
 	strikeFrom time.Time
@@ -106,16 +120,102 @@ type session struct {
 
 func (ss *session) setIdentity(who auth.Identity) {
 	ss.who = who
+	var until int64
+	if t := who.ValidUntil(); !t.IsZero() {
+		until = t.UnixNano()
+	}
+	ss.until.Store(until)
 	ss.authed.Store(true)
 }
 
-// onMessage handles one client message on the connection's read goroutine.
+// watchExpiry (re)arms the timer that ends the connection when its identity
+// expires. The timer is for a client that stays silent; each message checks
+// expiry itself (see onMessage), so a message that arrives after exp never
+// takes effect, however late the timer runs.
+func (ss *session) watchExpiry() {
+	if ss.stopExpiry != nil {
+		ss.stopExpiry()
+		ss.stopExpiry = nil
+	}
+	until := ss.until.Load()
+	if until == 0 {
+		return
+	}
+	clk := ss.s.clock()
+	ss.stopExpiry = clk.AfterFunc(time.Duration(until-clk.Now().UnixNano()), func() {
+		// A refresh may have moved until after this timer was armed.
+		if ss.expired() {
+			ss.expire()
+		}
+	})
+}
+
+// expired reports whether the connection's identity is past its token's
+// exp (plus the leeway auth.Identity.ValidUntil allows).
+func (ss *session) expired() bool {
+	until := ss.until.Load()
+	return until != 0 && ss.s.clock().Now().UnixNano() >= until
+}
+
+// expire ends a connection whose token expired. It may run on the expiry
+// timer's goroutine: it touches nothing but the connection.
+func (ss *session) expire() {
+	ss.c.Close(protocol.ClosePolicy, "token expired", protocol.ErrorMessage(now(), protocol.Errorf(protocol.CodeTokenExpired,
+		"the connection's token expired; refresh it before exp with an auth message, or reconnect with a fresh token")))
+}
+
+// close closes the connection after final and ignores whatever the client
+// sent after the message that caused it.
+func (ss *session) close(code websocket.StatusCode, reason string, final []byte) {
+	ss.closed = true
+	ss.c.Close(code, reason, final)
+}
+
+// onMessage handles one client frame on the connection's handler goroutine.
+// The order of the checks matters: a frame that is not UTF-8 fails the
+// connection (RFC 6455, 8.1); nothing is done for an identity past its exp;
+// the rate limit counts every frame, before any decoding, so frames that
+// fail to decode cost a flooding client its budget too.
 func (ss *session) onMessage(typ websocket.MessageType, data []byte) {
+	if ss.closed {
+		return
+	}
+	if typ == websocket.MessageText && !utf8.Valid(data) {
+		ss.close(protocol.CloseInvalidData, "invalid UTF-8", protocol.ErrorMessage(now(), protocol.Errorf(protocol.CodeBadRequest, "text frame is not valid UTF-8")))
+		return
+	}
+	if ss.expired() {
+		ss.closed = true
+		ss.expire()
+		return
+	}
+	if !ss.allow(typ, data) {
+		return
+	}
 	if typ != websocket.MessageText {
 		ss.fail("", protocol.Errorf(protocol.CodeBadRequest, "binary frames are not supported; send JSON text frames"))
 		return
 	}
 	ss.handle(context.Background(), data)
+}
+
+// allow applies the message rate limit. A refused message is answered
+// rate_limited (a reply when its id can be read); a client that keeps
+// flooding is closed with 1008.
+func (ss *session) allow(typ websocket.MessageType, data []byte) bool {
+	if ss.limiter == nil || ss.limiter.Allow() {
+		return true
+	}
+	if ss.flooding() {
+		ss.close(protocol.ClosePolicy, "message rate limit exceeded", protocol.ErrorMessage(now(), protocol.Errorf(protocol.CodeRateLimited, "too many messages; closing")))
+		return false
+	}
+	var id string
+	if typ == websocket.MessageText {
+		_, id, _ = protocol.DecodeClient(data)
+	}
+	ss.fail(id, protocol.Errorf(protocol.CodeRateLimited, "too many messages; slow down"))
+	return false
 }
 
 // fail answers a message with an error: a reply when it has an id, else an
@@ -150,14 +250,6 @@ func (ss *session) handle(ctx context.Context, data []byte) {
 	m, id, err := protocol.DecodeClient(data)
 	if err != nil {
 		ss.fail(id, err)
-		return
-	}
-	if ss.limiter != nil && !ss.limiter.Allow() {
-		if ss.flooding() {
-			ss.c.Close(protocol.ClosePolicy, "message rate limit exceeded", protocol.ErrorMessage(now(), protocol.Errorf(protocol.CodeRateLimited, "too many messages; closing")))
-			return
-		}
-		ss.fail(id, protocol.Errorf(protocol.CodeRateLimited, "too many messages; slow down"))
 		return
 	}
 	if m.Type == protocol.TypePing {
@@ -229,12 +321,22 @@ func (ss *session) creatorAction(ctx context.Context, m protocol.ClientMessage) 
 	return nil, protocol.Errorf(protocol.CodeBadRequest, "unknown message type %q", m.Type)
 }
 
-// auth handles an auth message: a valid token sets who the connection is; a
-// bad one is answered and the connection closed with 1008.
+// auth handles an auth message. On a connection without an identity (or
+// with an anonymous development-mode one) a valid token sets who the
+// connection is, and a bad one is answered and the connection closed with
+// 1008. On a connection that has a token's identity it is a refresh: a
+// valid token of the same sub replaces the identity and so moves its
+// expiry; anything else is refused and the old identity stays, until its
+// own exp.
 func (ss *session) auth(m protocol.ClientMessage) {
+	refresh := ss.authed.Load() && !ss.who.Anonymous
 	who, err := ss.s.verifier.Verify(m.Token)
 	if err != nil {
 		ss.s.metrics.authFailures.Inc()
+		if refresh {
+			ss.fail(m.ID, err)
+			return
+		}
 		pe := clientError(ss.s.failLog, err)
 		var final []byte
 		if m.ID != "" {
@@ -242,9 +344,24 @@ func (ss *session) auth(m protocol.ClientMessage) {
 		} else {
 			final = protocol.ErrorMessage(now(), pe)
 		}
-		ss.c.Close(protocol.ClosePolicy, "authentication failed", final)
+		ss.close(protocol.ClosePolicy, "authentication failed", final)
+		return
+	}
+	if refresh && who.User != ss.who.User {
+		ss.s.metrics.authFailures.Inc()
+		ss.fail(m.ID, protocol.Errorf(protocol.CodeForbidden, "a refresh must carry the connection's sub; open a new connection to act as another user"))
 		return
 	}
 	ss.setIdentity(who)
+	ss.watchExpiry()
 	ss.reply(m.ID, map[string]any{"user": who.User, "role": who.Role})
+}
+
+// clock is the clock that decides when a connection's token has expired:
+// Config.Clock, so tests can move it, else the real one.
+func (s *Server) clock() clock.Clock {
+	if s.cfg.Clock != nil {
+		return s.cfg.Clock
+	}
+	return clock.Real{}
 }

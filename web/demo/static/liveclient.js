@@ -22,6 +22,10 @@
 //   - correlates requests and replies by `id` with promises and timeouts,
 //     and resends idempotent requests (`buy`) with the same id after a
 //     reconnect, so a purchase is never taken twice;
+//   - refreshes its token on the open connection before the token's exp
+//     (the server ends a connection at exp with token_expired): it decodes
+//     exp from the JWT and, some seconds before it, asks the app's
+//     refreshToken callback for a fresh token and sends it as `auth`;
 //   - estimates the offset between the server's clock and the local clock
 //     from the `ts` of every message and from ping round trips, so sale
 //     countdowns follow the server's clock (serverNow()).
@@ -39,6 +43,7 @@ export const ErrorCode = Object.freeze({
   TooManyRooms: 'too_many_rooms',
   Unavailable: 'unavailable',
   Internal: 'internal',
+  TokenExpired: 'token_expired', // in an `error` message before the server closes with 1008
   // Client side: no answer in time, connection lost before the answer, client closed.
   Timeout: 'timeout',
   Disconnected: 'disconnected',
@@ -54,6 +59,9 @@ export class LiveError extends Error {
     this.reply = reply || null;
   }
 }
+
+// The longest delay setTimeout honours (about 24.8 days).
+const MAX_TIMER = 2 ** 31 - 1;
 
 // A monotonic local clock in Unix milliseconds: immune to wall-clock steps.
 const localNow = () => performance.timeOrigin + performance.now();
@@ -172,6 +180,8 @@ const DEFAULTS = Object.freeze({
   pingTimeout: 10000, // ms without a pong before the connection counts as dead
   stableAfter: 10000, // a connection live this long resets the backoff
   refreshStock: true, // after a resumed join, fetch GET /api/rooms/{room} for current stock
+  refreshBefore: 30000, // ms before the token's exp to refresh it (at most half its remaining life)
+  refreshToken: null, // async () => fresh token of the same sub; see the constructor
 });
 
 function newRoom(id) {
@@ -216,6 +226,11 @@ export class LiveClient extends EventTarget {
    * @param {string|function} [options.token] a token, or an async function
    *   ({refresh}) => token|null called before every connection attempt
    *   (refresh is true after the server refused the last token)
+   * @param {function} [options.refreshToken] async () => token: a fresh
+   *   token of the same user, asked for options.refreshBefore ms before the
+   *   current one's exp and sent on the open connection, so it lives on;
+   *   without it, a token function is called with {refresh: true} instead.
+   *   Also used to reconnect after the server refused or expired the token.
    */
   constructor(options = {}) {
     super();
@@ -233,12 +248,13 @@ export class LiveClient extends EventTarget {
     this.ready = false; // authenticated on the current connection
     this.attempt = 0;
     this.stopped = true;
-    this.refreshToken = false;
+    this.refreshToken = false; // the next connection needs a fresh token
     this.lastClose = null;
     this.reconnectAt = null;
     this._timer = null;
     this._stableTimer = null;
     this._pingTimer = null;
+    this._refreshTimer = null; // the next token refresh on this connection
     this._pings = new Map(); // ping id -> {sent, timer}
     this._n = 0;
     if (typeof window !== 'undefined') {
@@ -376,7 +392,8 @@ export class LiveClient extends EventTarget {
     this._setState('connecting', { attempt: this.attempt });
     if (this.tokenProvider) {
       try {
-        this.token = await this.tokenProvider({ refresh: this.refreshToken });
+        const refresh = this.refreshToken;
+        this.token = refresh && this.options.refreshToken ? await this.options.refreshToken() : await this.tokenProvider({ refresh });
         this.refreshToken = false;
       } catch (err) {
         if (conn !== this.connId || this.stopped) return;
@@ -418,6 +435,7 @@ export class LiveClient extends EventTarget {
         return;
       }
       if (conn !== this.connId) return;
+      this._scheduleTokenRefresh(conn);
     } else {
       this._startPings(conn);
     }
@@ -434,6 +452,65 @@ export class LiveClient extends EventTarget {
     this._stableTimer = setTimeout(() => {
       this.attempt = 0;
     }, this.options.stableAfter);
+  }
+
+  // Arms the refresh of the connection's token: refreshBefore ms before its
+  // exp (by the server's clock), or at half its remaining life when that is
+  // sooner, so a short-lived token is not refreshed in a tight loop. A
+  // token without a readable exp is not refreshed.
+  _scheduleTokenRefresh(conn, delay) {
+    clearTimeout(this._refreshTimer);
+    this._refreshTimer = null;
+    const fetchToken = this._tokenRefresher();
+    const exp = jwtExpiry(this.token);
+    if (!fetchToken || !Number.isFinite(exp)) return;
+    if (delay === undefined) {
+      const left = exp - this.serverNow();
+      delay = Math.max(0, left - Math.min(this.options.refreshBefore, left / 2));
+    }
+    if (delay > MAX_TIMER) {
+      // setTimeout fires at once past 2^31-1 ms: look again later.
+      this._refreshTimer = setTimeout(() => this._scheduleTokenRefresh(conn), MAX_TIMER);
+      return;
+    }
+    this._refreshTimer = setTimeout(() => this._refreshTokenNow(conn, fetchToken, exp), delay);
+  }
+
+  // The app's way to get a fresh token, or null.
+  _tokenRefresher() {
+    if (this.options.refreshToken) return this.options.refreshToken;
+    if (typeof this.options.token === 'function') return () => this.options.token({ refresh: true });
+    return null;
+  }
+
+  async _refreshTokenNow(conn, fetchToken, exp) {
+    const retry = (err) => {
+      if (conn !== this.connId) return;
+      this._emit('servererror', { code: err.code || ErrorCode.Unavailable, message: `token refresh: ${err.message}` });
+      // Try again while the token lasts; past exp the server closes with
+      // token_expired and the reconnect asks for a fresh token.
+      const left = exp - this.serverNow();
+      if (left > 2000 && err.code !== ErrorCode.Forbidden) this._scheduleTokenRefresh(conn, Math.min(5000, left / 2));
+    };
+    let token;
+    try {
+      token = await fetchToken();
+    } catch (err) {
+      retry(err);
+      return;
+    }
+    if (conn !== this.connId || this.stopped) return;
+    // Nothing fresher to send (a fixed token): let the server expire it.
+    if (typeof token !== 'string' || !(jwtExpiry(token) > exp)) return;
+    try {
+      await this._call({ type: 'auth', token }, this.options.authTimeout);
+    } catch (err) {
+      retry(err);
+      return;
+    }
+    if (conn !== this.connId) return;
+    this.token = token;
+    this._scheduleTokenRefresh(conn);
   }
 
   _joinRoom(r) {
@@ -526,6 +603,8 @@ export class LiveClient extends EventTarget {
     this.lastClose = { code, reason };
     clearTimeout(this._stableTimer);
     clearTimeout(this._pingTimer);
+    clearTimeout(this._refreshTimer);
+    this._refreshTimer = null;
     for (const p of this._pings.values()) clearTimeout(p.timer);
     this._pings.clear();
     for (const r of this.rooms.values()) {
@@ -866,6 +945,8 @@ export function tokenFromFragment() {
   return store.getItem('liveserver.token');
 }
 
+// The exp of a JWT in Unix milliseconds, or Infinity when it has none or
+// is not a JWT. Only read, never trusted: the server verifies.
 function jwtExpiry(token) {
   try {
     const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');

@@ -67,7 +67,7 @@ async function connected(opts = {}) {
   const ws = FakeWS.all[0];
   ws.open();
   assert.equal(ws.sent[0].type, 'auth', 'auth is the first message');
-  assert.equal(ws.sent[0].token, 'T');
+  assert.equal(ws.sent[0].token, opts.token ?? 'T');
   ws.frame({ type: 'reply', id: ws.sent[0].id, ok: true, ts: Date.now() });
   await tick();
   const join = ws.last('join');
@@ -205,6 +205,78 @@ test('clock offset from ts and pongs', async () => {
   assert.ok(Math.abs(client.serverNow() - (Date.now() + 60000)) < 1000);
   client.close();
 });
+
+// An unsigned JWT-shaped token for sub u expiring at exp (Unix seconds):
+// the client only reads exp, the server verifies.
+const jwt = (exp, sub = 'u') => `e30.${Buffer.from(JSON.stringify({ sub, exp })).toString('base64url')}.sig`;
+
+test('token refresh: a fresh token is sent as auth before exp', async () => {
+  const soon = jwt(Math.floor(Date.now() / 1000) + 2); // exp within 2 s
+  const fresh = jwt(Math.floor(Date.now() / 1000) + 3600);
+  let asked = 0;
+  const { client, ws } = await connected({ token: soon, refreshToken: async () => (asked++, fresh) });
+  for (let i = 0; i < 300 && ws.ofType('auth').length < 2; i++) await tick(10);
+  const refresh = ws.last('auth');
+  assert.equal(ws.ofType('auth').length, 2, 'a second auth before exp');
+  assert.equal(refresh.token, fresh);
+  assert.equal(asked, 1);
+  assert.ok(Date.now() < jwtExp(soon), 'sent before exp');
+  ws.frame({ type: 'reply', id: refresh.id, ok: true, user: 'u', role: 'viewer', ts: Date.now() });
+  await tick();
+  assert.equal(await client.getToken(), fresh, 'the fresh token is the current one');
+  await tick(50);
+  assert.equal(ws.ofType('auth').length, 2, 'the next refresh waits for the fresh token');
+  assert.equal(client.state, 'live');
+  client.close();
+});
+
+test('token refresh: a refused refresh keeps the connection; token_expired reconnects with a fresh token', async () => {
+  const soon = jwt(Math.floor(Date.now() / 1000) + 2);
+  const other = jwt(Math.floor(Date.now() / 1000) + 3600, 'someone-else');
+  const fresh = jwt(Math.floor(Date.now() / 1000) + 3600);
+  const tokens = [other, fresh];
+  const errors = [];
+  const { client, ws } = await connected({ token: soon, refreshToken: async () => tokens.shift() });
+  client.on('servererror', (e) => errors.push(e.code));
+  for (let i = 0; i < 300 && ws.ofType('auth').length < 2; i++) await tick(10);
+  const refresh = ws.last('auth');
+  assert.equal(refresh.token, other);
+  ws.frame({ type: 'reply', id: refresh.id, ok: false, error: { code: 'forbidden', message: 'another sub' }, ts: Date.now() });
+  await tick();
+  assert.deepEqual(errors, ['forbidden']);
+  assert.equal(client.state, 'live', 'a refused refresh does not drop the connection');
+  assert.equal(await client.getToken(), soon);
+  // The server expires the connection: the reconnect asks for a fresh token.
+  ws.frame({ type: 'error', code: 'token_expired', message: 'expired', ts: Date.now() });
+  ws.drop(1008);
+  for (let i = 0; i < 50 && FakeWS.all.length < 2; i++) await tick(5);
+  const ws2 = FakeWS.all[1];
+  ws2.open();
+  assert.equal(ws2.sent[0].type, 'auth');
+  assert.equal(ws2.sent[0].token, fresh);
+  assert.deepEqual(errors, ['forbidden', 'token_expired']);
+  client.close();
+});
+
+test('token refresh: nothing to refresh with a fixed token', async () => {
+  const { client, ws } = await connected({ token: jwt(Math.floor(Date.now() / 1000) + 1) });
+  await tick(1200);
+  assert.equal(ws.ofType('auth').length, 1, 'no refresh without a way to get a fresh token');
+  client.close();
+});
+
+test('token refresh: a token of months is not refreshed at once', async () => {
+  let asked = 0;
+  const { client, ws } = await connected({ token: jwt(Math.floor(Date.now() / 1000) + 90 * 86400), refreshToken: async () => (asked++, 'x') });
+  await tick(50);
+  assert.equal(asked, 0, 'a delay past 2^31-1 ms must not fire at once');
+  assert.equal(ws.ofType('auth').length, 1);
+  client.close();
+});
+
+function jwtExp(token) {
+  return JSON.parse(Buffer.from(token.split('.')[1], 'base64url')).exp * 1000;
+}
 
 test('money in minor units', () => {
   assert.equal(formatMoney(1999, 'USD', 'en-US'), '$19.99');
