@@ -182,7 +182,9 @@ func containsWord(text, term string) bool {
 	return false
 }
 
-func isWord(r rune) bool { return r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r) }
+func isWord(r rune) bool {
+	return r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r)
+}
 
 // CheckCommentIDs checks the ids of a delete: 1 to RecentSize decimal
 // integers.
