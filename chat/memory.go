@@ -87,6 +87,14 @@ func NewMemoryStore(cfg MemoryConfig) *MemoryStore {
 	return &MemoryStore{events: cfg.Events, pub: cfg.Publisher, clock: cfg.Clock, log: cfg.Logger, rooms: map[string]*memRoom{}}
 }
 
+// Forget drops the chat state of a room that was deleted, so that a room
+// created again under its id starts afresh.
+func (s *MemoryStore) Forget(room string) {
+	s.mu.Lock()
+	delete(s.rooms, room)
+	s.mu.Unlock()
+}
+
 // do runs f for the room inside its Sequence, under the chat room's lock.
 func (s *MemoryStore) do(ctx context.Context, room string, f func(r *memRoom, now int64, emit func(msg func(seq uint64, ts int64) []byte)) error) error {
 	return s.events.Sequence(ctx, room, func(emit func(msg func(seq uint64, ts int64) []byte)) error {

@@ -79,3 +79,19 @@ func TestMemoryLimitsExpire(t *testing.T) {
 		t.Fatalf("reactions %d: %s", len(msgs), msgs[len(msgs)-1].Msg)
 	}
 }
+
+func TestMemoryForget(t *testing.T) {
+	t.Parallel()
+	h := newMemoryHarness(t, 1)
+	newRoom(t, h, "r1")
+	s := h.chat().(*chat.MemoryStore)
+	a := viewer("r1", "v")
+	post(t, s, "r1", a, "hi")
+	if err := s.Ban(ctx, "r1", a.ID); err != nil {
+		t.Fatal(err)
+	}
+	s.Forget("r1")
+	if c := post(t, s, "r1", a, "a new room"); c.ID != "1" {
+		t.Fatalf("id %s after Forget, want 1", c.ID)
+	}
+}

@@ -51,10 +51,14 @@ func chatScript(name string) *redis.Script {
 	).Replace(mustRead("common.lua") + "\n" + mustRead(name)))
 }
 
-// requestTTL is how long an answer is kept so that a script go-redis
-// retries after a lost reply answers the same (and a comment is never
-// posted twice).
-var requestTTLms = time.Minute.Milliseconds()
+// requestTTLms is how long an answer is kept so that a script go-redis
+// retries after a lost reply answers the same. postTTLms is the same for a
+// comment (never posted twice), shorter because there are many: go-redis
+// retries within a few seconds.
+var (
+	requestTTLms = time.Minute.Milliseconds()
+	postTTLms    = (10 * time.Second).Milliseconds()
+)
 
 // RedisConfig configures a RedisStore.
 type RedisConfig struct {
@@ -210,7 +214,7 @@ func (s *RedisStore) Post(ctx context.Context, p Post) (Comment, error) {
 		}
 		vals, reason, err := s.run(ctx, "post", scriptPost, p.Room, p.Author.ID, newRequestKey(),
 			p.Author.ID, p.Author.Role, author, textJSON, version, blocked,
-			requestTTLms, userStateTTL.Milliseconds(), CommentInterval.Milliseconds(), (CommentBurst-1)*CommentInterval.Milliseconds())
+			postTTLms, userStateTTL.Milliseconds(), CommentInterval.Milliseconds(), (CommentBurst-1)*CommentInterval.Milliseconds())
 		if err != nil {
 			return Comment{}, err
 		}
