@@ -85,3 +85,34 @@ func TestLoadHandleKey(t *testing.T) {
 		t.Fatalf("error %v does not say the dependency failed", err)
 	}
 }
+
+// With Redis down every call fails as a dependency failure (the edge
+// answers unavailable), never as a refusal.
+func TestRedisDown(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	prefix := "t-" + uuid.NewString() + ":"
+	rdb := newRedisClient(t, srv.Addr())
+	inv := inventory.NewRedisStore(rdb, inventory.RedisConfig{KeyPrefix: prefix, TimerPoll: -1})
+	t.Cleanup(func() { inv.Close() })
+	h := &harness{inv: inv}
+	newRoom(t, h, "r1")
+	s := chat.NewRedisStore(rdb, chat.RedisConfig{KeyPrefix: prefix})
+	a := viewer("r1", "v")
+	post(t, s, "r1", a, "before")
+	srv.Kill()
+	dependency := func(err error) bool {
+		d, ok := err.(interface{ Dependency() bool })
+		return ok && d.Dependency()
+	}
+	_, err := s.Post(ctx, chat.Post{Room: "r1", Author: a, Text: "after"})
+	if !dependency(err) {
+		t.Fatalf("Post with Redis down: %v", err)
+	}
+	if err := s.Ban(ctx, "r1", a.ID); !dependency(err) {
+		t.Fatalf("Ban with Redis down: %v", err)
+	}
+	if _, err := s.AddReactions(ctx, "r1", "f", chat.Counts{1}); !dependency(err) {
+		t.Fatalf("AddReactions with Redis down: %v", err)
+	}
+}
