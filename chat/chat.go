@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/liveserver/liveserver/protocol"
@@ -231,10 +232,8 @@ func (e *Error) Fields() map[string]any {
 func errorf(code, msg string) *Error { return &Error{Code: code, Message: msg} }
 
 func errNoRoom(room string) error {
-	return errorf(protocol.CodeNotFound, "room "+quote(room)+" does not exist")
+	return errorf(protocol.CodeNotFound, fmt.Sprintf("room %q does not exist", room))
 }
-
-func quote(s string) string { return `"` + s + `"` }
 
 // Refusals, shared by both stores so they answer alike.
 func errBanned() error { return errorf(CodeBanned, bannedMessage) }

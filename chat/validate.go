@@ -58,7 +58,9 @@ func DisplayName(name, sub string) string {
 	return MaskLabel(sub)
 }
 
-// MaskLabel is inventory.MaskBuyer's label: it identifies nobody.
+// MaskLabel is the label inventory.MaskBuyer gives the purchase ticker (the
+// first character and "***"), or "***" when that character is not plain
+// text. It identifies nobody.
 func MaskLabel(sub string) string {
 	r, size := utf8.DecodeRuneInString(sub)
 	if size == 0 || r == utf8.RuneError || !plain(sub[:size]) {
