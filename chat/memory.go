@@ -384,6 +384,22 @@ func (s *MemoryStore) Banned(ctx context.Context, room, handle string) (bool, er
 	return b, err
 }
 
+// IsBanned is Banned without the room's Sequence: it takes only the chat
+// room's lock, so inventory may call it while it holds the shop room's lock
+// (a purchase refusing a banned buyer; the lock order is shop room, then
+// chat room). It does not check that the room exists.
+func (s *MemoryStore) IsBanned(room, handle string) bool {
+	s.mu.Lock()
+	r := s.rooms[room]
+	s.mu.Unlock()
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.bans[handle]
+}
+
 // UpdateSettings implements Store.
 func (s *MemoryStore) UpdateSettings(ctx context.Context, room string, p SettingsPatch) (Settings, error) {
 	if err := p.Validate(); err != nil {

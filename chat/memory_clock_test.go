@@ -90,6 +90,19 @@ func TestMemoryForget(t *testing.T) {
 	if err := s.Ban(ctx, "r1", a.ID); err != nil {
 		t.Fatal(err)
 	}
+	if !s.IsBanned("r1", a.ID) || s.IsBanned("r1", viewer("r1", "w").ID) || s.IsBanned("r2", a.ID) {
+		t.Fatal("IsBanned disagrees with Ban")
+	}
+	// Inside the shop's room lock, as a purchase would ask.
+	err := h.inv.(*inventory.MemoryStore).Sequence(ctx, "r1", func(func(func(uint64, int64) []byte)) error {
+		if !s.IsBanned("r1", a.ID) {
+			t.Error("not banned inside Sequence")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	s.Forget("r1")
 	if c := post(t, s, "r1", a, "a new room"); c.ID != "1" {
 		t.Fatalf("id %s after Forget, want 1", c.ID)
