@@ -161,18 +161,44 @@ func (r *memRoom) productsCopy() []protocol.Product {
 // emitLocked gives ev the room's next seq, keeps it in the history and
 // publishes it.
 func (s *MemoryStore) emitLocked(ctx context.Context, r *memRoom, ev protocol.Event, now time.Time) {
+	if ev.Sale != nil {
+		s.sales.WithLabelValues(ev.Sale.State).Inc()
+	}
+	s.appendLocked(ctx, r, func(seq uint64, ts int64) []byte {
+		ev.Room, ev.Seq, ev.TS = r.id, seq, ts
+		return protocol.Marshal(ev)
+	}, now)
+}
+
+// appendLocked gives the event msg encodes the room's next seq, keeps it in
+// the history and publishes it.
+func (s *MemoryStore) appendLocked(ctx context.Context, r *memRoom, msg func(seq uint64, ts int64) []byte, now time.Time) {
 	r.seq++
-	ev.Room, ev.Seq, ev.TS = r.id, r.seq, protocol.Millis(now)
-	env := protocol.Envelope{Seq: r.seq, Msg: protocol.Marshal(ev)}
+	env := protocol.Envelope{Seq: r.seq, Msg: msg(r.seq, protocol.Millis(now))}
 	if len(r.hist) >= HistorySize {
 		copy(r.hist, r.hist[1:])
 		r.hist = r.hist[:len(r.hist)-1]
 	}
 	r.hist = append(r.hist, env)
-	if ev.Sale != nil {
-		s.sales.WithLabelValues(ev.Sale.State).Inc()
-	}
 	s.publish(ctx, r.id, protocol.SeqEnvelope(env.Seq, env.Msg))
+}
+
+// Sequence runs f holding the room's lock, so that events of other packages
+// (the chat's comment_deleted and chat) share the room's seq, history and
+// publication order with the shop's. Each call of emit appends one event:
+// msg encodes it for its seq and time (Unix ms). f must not call back into
+// the store. A room that does not exist is not_found and f does not run;
+// f's error is returned as it is.
+func (s *MemoryStore) Sequence(ctx context.Context, room string, f func(emit func(msg func(seq uint64, ts int64) []byte)) error) error {
+	r, err := s.room(room)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return f(func(msg func(seq uint64, ts int64) []byte) {
+		s.appendLocked(ctx, r, msg, s.clock.Now())
+	})
 }
 
 func (s *MemoryStore) publish(ctx context.Context, room string, data []byte) {

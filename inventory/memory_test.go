@@ -2,6 +2,7 @@ package inventory_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -124,5 +125,52 @@ func TestMaskBuyer(t *testing.T) {
 		if got := inventory.MaskBuyer(in); got != want {
 			t.Errorf("MaskBuyer(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// Sequence lets another package's events share the room's seq, history and
+// publication order.
+func TestMemorySequence(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	s := inventory.NewMemoryStore(inventory.MemoryConfig{Publisher: rec})
+	t.Cleanup(func() { s.Close() })
+	noop := func(func(func(uint64, int64) []byte)) error { return nil }
+	if err := s.Sequence(ctx, "nope", noop); err == nil || !strings.Contains(err.Error(), "not_found") {
+		t.Fatalf("Sequence on a missing room: %v", err)
+	}
+	mustPut(t, s, "r1", 1)
+	if err := s.Pin(ctx, "r1", "p1"); err != nil {
+		t.Fatal(err)
+	}
+	refused := protocol.Errorf(protocol.CodeForbidden, "no")
+	if err := s.Sequence(ctx, "r1", func(func(func(uint64, int64) []byte)) error { return refused }); err != refused {
+		t.Fatalf("f's error came back as %v", err)
+	}
+	err := s.Sequence(ctx, "r1", func(emit func(func(uint64, int64) []byte)) error {
+		for range 2 {
+			emit(func(seq uint64, ts int64) []byte {
+				return []byte(`{"type":"other","seq":` + strconv.FormatUint(seq, 10) + `}`)
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Unpin(ctx, "r1"); err != nil {
+		t.Fatal(err)
+	}
+	evs, ok, err := s.Since(ctx, "r1", 0)
+	if err != nil || !ok || len(evs) != 4 {
+		t.Fatalf("Since = %d events, %v, %v", len(evs), ok, err)
+	}
+	for i, want := range []string{`"pinned"`, `{"type":"other","seq":2}`, `{"type":"other","seq":3}`, `"unpinned"`} {
+		if evs[i].Seq != uint64(i+1) || !strings.Contains(string(evs[i].Msg), want) {
+			t.Fatalf("event %d: seq %d %s, want %s", i, evs[i].Seq, evs[i].Msg, want)
+		}
+	}
+	if n := rec.count(`{"type":"other"`); n != 2 {
+		t.Fatalf("%d other events published, want 2", n)
 	}
 }
