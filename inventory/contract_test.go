@@ -22,6 +22,7 @@ func runContract(t *testing.T, newStore storeFactory) {
 	t.Run("SaleRaceExactQuantity", func(t *testing.T) { t.Parallel(); testSaleRace(t, newStore(t)) })
 	t.Run("PerUserLimit", func(t *testing.T) { t.Parallel(); testPerUserLimit(t, newStore(t)) })
 	t.Run("Idempotent", func(t *testing.T) { t.Parallel(); testIdempotent(t, newStore(t)) })
+	t.Run("RememberedAnswers", func(t *testing.T) { t.Parallel(); testRememberedAnswers(t, newStore(t)) })
 	t.Run("SaleQuantityBelowStock", func(t *testing.T) { t.Parallel(); testSaleQuantityBelowStock(t, newStore(t)) })
 	t.Run("ScheduledSaleNotLive", func(t *testing.T) { t.Parallel(); testScheduledSale(t, newStore(t)) })
 	t.Run("SaleRules", func(t *testing.T) { t.Parallel(); testSaleRules(t, newStore(t)) })
@@ -241,6 +242,47 @@ func testIdempotent(t *testing.T, s inventory.Store) {
 	wantCode(t, err, protocol.CodeSoldOut)
 	if got := remaining(t, s, "r2", "p1"); got != 5 {
 		t.Fatalf("remaining %d, want 5", got)
+	}
+}
+
+// Only answers that took or could take stock are remembered: a retry of a
+// purchase refused as not_found (or bad_request) runs again, so it costs
+// the store nothing to keep, and succeeds once the product exists; a
+// sale_not_live or limit_exceeded stays the answer to its id.
+func testRememberedAnswers(t *testing.T, s inventory.Store) {
+	mustPut(t, s, "r1", 5)
+	_, err := s.Buy(ctx, inventory.BuyRequest{Room: "r1", User: "u", ID: "a", Product: "p2", Qty: 1})
+	wantCode(t, err, protocol.CodeNotFound)
+	_, err = s.Buy(ctx, inventory.BuyRequest{Room: "r1", User: "u", ID: "b", Product: "p1", Qty: protocol.MaxQty + 1})
+	wantCode(t, err, protocol.CodeBadRequest)
+	mustPut(t, s, "r1", 5, 5)
+	if rec, err := s.Buy(ctx, inventory.BuyRequest{Room: "r1", User: "u", ID: "a", Product: "p2", Qty: 1}); err != nil || rec.Order == "" {
+		t.Fatalf("retry once the product exists: %+v, %v; a not_found was remembered", rec, err)
+	}
+	if rec, err := s.Buy(ctx, inventory.BuyRequest{Room: "r1", User: "u", ID: "b", Product: "p1", Qty: 1}); err != nil || rec.Order == "" {
+		t.Fatalf("retry with a valid qty: %+v, %v; a bad_request was remembered", rec, err)
+	}
+
+	mustPut(t, s, "r2", 10, 10)
+	if _, err := s.StartSale(ctx, "r2", inventory.SaleSpec{Product: "p1", Price: 1, Quantity: 5, PerUserLimit: 1, DurationMS: 60000, StartsInMS: 3600_000}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Buy(ctx, inventory.BuyRequest{Room: "r2", User: "u", ID: "c", Product: "p1", Qty: 1})
+	wantCode(t, err, protocol.CodeSaleNotLive)
+	if _, err := s.StopSale(ctx, "r2"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Buy(ctx, inventory.BuyRequest{Room: "r2", User: "u", ID: "c", Product: "p1", Qty: 1})
+	wantCode(t, err, protocol.CodeSaleNotLive)
+	if _, err := s.StartSale(ctx, "r2", inventory.SaleSpec{Product: "p2", Price: 1, Quantity: 5, PerUserLimit: 1, DurationMS: 60000}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Buy(ctx, inventory.BuyRequest{Room: "r2", User: "u", ID: "d", Product: "p2", Qty: 2})
+	wantCode(t, err, protocol.CodeLimitExceeded)
+	_, err = s.Buy(ctx, inventory.BuyRequest{Room: "r2", User: "u", ID: "d", Product: "p2", Qty: 1})
+	wantCode(t, err, protocol.CodeLimitExceeded)
+	if got := remaining(t, s, "r2", "p1") + remaining(t, s, "r2", "p2"); got != 20 {
+		t.Fatalf("remaining %d, want 20: a remembered refusal took stock", got)
 	}
 }
 

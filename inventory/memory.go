@@ -39,6 +39,8 @@ type MemoryStore struct {
 	mu     sync.RWMutex
 	rooms  map[string]*memRoom
 	closed bool
+	// stopSweep cancels the next sweep of expired purchase answers.
+	stopSweep func() bool
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -82,17 +84,22 @@ func NewMemoryStore(cfg MemoryConfig) *MemoryStore {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &MemoryStore{
+	s := &MemoryStore{
 		pub: cfg.Publisher, clock: cfg.Clock, log: cfg.Logger,
 		sales: NewSaleMetric(cfg.Registerer),
 		rooms: make(map[string]*memRoom),
 	}
+	s.mu.Lock()
+	s.scheduleSweepLocked()
+	s.mu.Unlock()
+	return s
 }
 
 // Close stops every sale timer. The store must not be used afterwards.
 func (s *MemoryStore) Close() error {
 	s.mu.Lock()
 	s.closed = true
+	s.stopSweep()
 	rooms := s.rooms
 	s.mu.Unlock()
 	for _, r := range rooms {
@@ -437,8 +444,10 @@ func (s *MemoryStore) Buy(ctx context.Context, req BuyRequest) (Receipt, error) 
 		return e.receipt, nil
 	}
 	rec, perr := s.buyLocked(ctx, r, req, now)
-	r.idem[key] = idemEntry{receipt: rec, err: perr}
-	r.idemOrder = append(r.idemOrder, idemKey{key, now.Add(IdempotencyTTL)})
+	if remembered(perr) {
+		r.idem[key] = idemEntry{receipt: rec, err: perr}
+		r.idemOrder = append(r.idemOrder, idemKey{key, now.Add(IdempotencyTTL)})
+	}
 	if perr != nil {
 		return Receipt{}, perr
 	}

@@ -2,6 +2,7 @@ package inventory_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -117,6 +118,34 @@ func TestMemoryIdempotencyExpires(t *testing.T) {
 	c, _ := s.Buy(ctx, inventory.BuyRequest{Room: "r1", User: "u", ID: "k", Product: "p1", Qty: 1})
 	if c.Order == a.Order {
 		t.Fatal("answer remembered past the window")
+	}
+}
+
+// Expired answers are dropped by the store's sweep even in a room where
+// nobody buys any more (a purchase drops only its own room's).
+func TestMemoryIdempotencySweep(t *testing.T) {
+	clk := clock.NewFake(time.UnixMilli(1_700_000_000_000))
+	s := inventory.NewMemoryStore(inventory.MemoryConfig{Clock: clk})
+	defer s.Close()
+	mustPut(t, s, "r1", 10)
+	mustPut(t, s, "r2", 10)
+	for i := range 5 {
+		if _, err := s.Buy(ctx, inventory.BuyRequest{Room: "r1", User: "u", ID: fmt.Sprint(i), Product: "p1", Qty: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := s.Buy(ctx, inventory.BuyRequest{Room: "r2", User: "u", ID: "x", Product: "nope", Qty: 1})
+	wantCode(t, err, protocol.CodeNotFound)
+	if n := s.RememberedAnswers(); n != 5 {
+		t.Fatalf("%d answers remembered, want 5 (not_found is not kept)", n)
+	}
+	clk.Advance(inventory.IdempotencyTTL - time.Second)
+	if n := s.RememberedAnswers(); n != 5 {
+		t.Fatalf("%d answers remembered inside the window, want 5", n)
+	}
+	clk.Advance(2 * time.Minute)
+	if n := s.RememberedAnswers(); n != 0 {
+		t.Fatalf("%d answers remembered past the window with no purchase since, want 0", n)
 	}
 }
 

@@ -3,7 +3,12 @@
 -- and the end of a sold-out sale. K_REQ is the idempotency key of the
 -- room, user and request id. ARGV: user, product, qty, order id, buyer
 -- label as a JSON string, idempotency ttl. Answers order, product, qty,
--- unit price and remaining.
+-- unit price and remaining. Only answers that took or could take stock are
+-- remembered (as MemoryStore.Buy): an unknown product is not, so a flood of
+-- bad requests costs no key each.
+-- The refusals that are remembered: sold out, over the limit, sale not
+-- live (an ok is always remembered).
+local REMEMBERED = {sold_out = true, sale_sold_out = true, limit = true, sale_not_live = true}
 if not room_exists() then
 	-- Not remembered: the room may be created later.
 	return result({'!', 'no_room'})
@@ -58,4 +63,6 @@ return once(ARGV[8], function()
 		end
 	end
 	return {'ok', order, product, int(qty), int(price), int(remaining)}
+end, function(res)
+	return res[1] == 'ok' or REMEMBERED[res[2]] == true
 end)

@@ -125,7 +125,9 @@ end
 -- once runs f unless this request (K_REQ) already ran, in which case it
 -- returns the first answer: go-redis retries a command whose reply was
 -- lost, so a script may run twice. f returns a flat list of strings.
-local function once(ttl_ms, f)
+-- keep, if given, says whether an answer is remembered; one that is not
+-- costs no key (and a retry simply runs f again).
+local function once(ttl_ms, f, keep)
 	local prev = redis.call('GET', K_REQ)
 	if prev then
 		local res = cjson.decode(prev)
@@ -133,6 +135,8 @@ local function once(ttl_ms, f)
 		return res
 	end
 	local res = f()
-	redis.call('SET', K_REQ, cjson.encode(res), 'PX', ttl_ms)
+	if keep == nil or keep(res) then
+		redis.call('SET', K_REQ, cjson.encode(res), 'PX', ttl_ms)
+	end
 	return result(res)
 end
