@@ -37,7 +37,10 @@ type Conn struct {
 	closing    bool          // no more sends; the writer closes after the queue
 	closeCode  websocket.StatusCode
 	closeWhy   string
-	rooms      []*sub // rooms joined or joining (a few: a slice beats a map)
+	// noHandshake: close without waiting for the client's close frame
+	// (CloseNow).
+	noHandshake bool
+	rooms       []*sub // rooms joined or joining (a few: a slice beats a map)
 
 	inMu     sync.Mutex
 	inCond   *sync.Cond // signals room in inbox, and the handler's end
@@ -318,9 +321,13 @@ func (c *Conn) writeLoop(buf []byte) {
 		if n == 0 {
 			if closing {
 				c.mu.Lock()
-				code, why := c.closeCode, c.closeWhy
+				code, why, now := c.closeCode, c.closeWhy, c.noHandshake
 				c.mu.Unlock()
-				c.ws.Close(code, why) // waits for the client's close, at most 5s
+				if now {
+					c.closeWithoutHandshake(code, why)
+				} else {
+					c.ws.Close(code, why) // waits for the client's close, at most 5s
+				}
 			}
 			return
 		}

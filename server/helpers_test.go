@@ -33,6 +33,20 @@ func startNode(t testing.TB, cfg server.Config) *testNode {
 	if cfg.ViewersInterval == 0 {
 		cfg.ViewersInterval = 100 * time.Millisecond
 	}
+	// Every client of a test comes from 127.0.0.1: the per-client limits
+	// are off unless a test sets them (limits_test.go tests them).
+	if cfg.MaxConnsPerIP == 0 {
+		cfg.MaxConnsPerIP = -1
+	}
+	if cfg.MaxConnsPerUser == 0 {
+		cfg.MaxConnsPerUser = -1
+	}
+	if cfg.HTTPRatePerIP == 0 {
+		cfg.HTTPRatePerIP = -1
+	}
+	if cfg.HTTPRatePerUser == 0 {
+		cfg.HTTPRatePerUser = -1
+	}
 	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatalf("server.New: %v", err)

@@ -143,6 +143,9 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request, f func(ctx context.
 		writeError(w, s.failLog, err)
 		return
 	}
+	if !s.allowUser(w, who) {
+		return
+	}
 	ctx, cancel := s.requestCtx(r)
 	defer cancel()
 	status, v, err := f(ctx, who, room)

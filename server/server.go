@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,9 +58,19 @@ type Config struct {
 	// VolatileInterval is the least time between two fan-outs of a room's
 	// volatile messages (stock, purchase ticker); zero: 50ms.
 	VolatileInterval time.Duration
-	SeedDemo         bool         // create the room "demo" at start if it does not exist
-	Clock            clock.Clock  // nil: the real clock; drives sales (memory mode only) and token expiry on open connections
-	Logger           *slog.Logger // nil: discard
+	SeedDemo         bool // create the room "demo" at start if it does not exist
+	// Per-client limits (see limits.go). For the counts, zero means the
+	// default given and negative means no limit.
+	MaxConnsPerIP      int // WebSocket connections from one address (an IPv6 /64); zero: 256
+	MaxConnsPerUser    int // WebSocket connections of one user (token sub); zero: 16
+	MaxUnauthenticated int // connections waiting for an auth message; zero: 1024
+	// TrustedProxies are the peers whose X-Forwarded-For names the
+	// client's address; empty: the header is ignored.
+	TrustedProxies  []netip.Prefix
+	HTTPRatePerIP   float64      // HTTP API requests per second per address (burst twice that); zero: 50
+	HTTPRatePerUser float64      // HTTP API requests per second per user (burst twice that); zero: 10
+	Clock           clock.Clock  // nil: the real clock; drives sales (memory mode only) and token expiry on open connections
+	Logger          *slog.Logger // nil: discard
 	// Registry receives the node's metrics and serves /metrics; nil: a new
 	// registry with the Go and process collectors.
 	Registry *prometheus.Registry
@@ -131,6 +142,12 @@ type Server struct {
 	pins       *pinning.Service
 	metrics    *metrics
 	mux        *http.ServeMux
+	handler    http.Handler // mux behind the HTTP API's rate limit
+
+	conns        *connLimits
+	httpLimits   *httpLimits
+	limitMetrics limitMetrics
+	proxyWarned  atomic.Int64 // unix nanos of the last noteUntrustedProxy warning
 
 	drainMu   sync.Mutex // orders handlers.Add against Drain
 	draining  atomic.Bool
@@ -164,6 +181,8 @@ func New(cfg Config) (*Server, error) {
 	s.store = s.be.store
 	s.asyncBuyer, _ = s.store.(inventory.AsyncBuyer) // nil in memory mode
 	s.metrics = newMetrics(cfg.Registry)
+	s.conns, s.httpLimits = newConnLimits(cfg), newHTTPLimits(cfg)
+	s.registerLimitMetrics(cfg.Registry)
 	s.pins = pinning.New(s.store, cfg.Registry)
 	s.hub = room.NewHub(room.Config{
 		Source:           s.store,
@@ -228,7 +247,7 @@ func (s *Server) DevMode() bool { return s.verifier.DevMode() }
 
 // Handler serves every route of the node (but /metrics with
 // PrivateMetrics).
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // MetricsHandler serves the node's Prometheus metrics.
 func (s *Server) MetricsHandler() http.Handler {
@@ -313,6 +332,7 @@ func (s *Server) routes() {
 		writeError(w, s.failLog, errNotFoundRoute)
 	})
 	s.mux = mux
+	s.handler = s.rateLimitedAPI(mux)
 }
 
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {

@@ -44,7 +44,19 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
-	sess := &session{s: s}
+	slot, rf := s.conns.open(clientAddr(r, s.cfg.TrustedProxies))
+	if rf != nil {
+		s.noteUntrustedProxy(r)
+		s.refuseConn(w, rf)
+		return
+	}
+	defer func() {
+		if !handed {
+			slot.release()
+		}
+	}()
+
+	sess := &session{s: s, slot: slot}
 	tok, ok := auth.TokenFromRequest(r)
 	switch {
 	case !ok:
@@ -63,6 +75,15 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	case s.verifier.DevMode():
 		sess.setIdentity(s.verifier.Anonymous())
 	}
+	if sess.authed.Load() {
+		rf = slot.authenticate(sess.who)
+	} else {
+		rf = slot.wait()
+	}
+	if rf != nil {
+		s.refuseConn(w, rf)
+		return
+	}
 
 	c, err := s.hub.Accept(w, r, room.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins, ReadLimit: s.cfg.MaxFrame})
 	if err != nil {
@@ -77,7 +98,10 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if !sess.authed.Load() {
 		stopAuthTimer = time.AfterFunc(s.cfg.AuthTimeout, func() {
 			if !sess.authed.Load() {
-				c.Close(protocol.ClosePolicy, "authentication timeout", protocol.ErrorMessage(now(), protocol.Errorf(protocol.CodeUnauthorized, "no valid auth message within %s", s.cfg.AuthTimeout)))
+				// No close handshake: a client that never authenticated
+				// gets its 1008 and its socket dropped at once, not after
+				// waiting for its answer.
+				c.CloseNow(protocol.ClosePolicy, "authentication timeout", protocol.ErrorMessage(now(), protocol.Errorf(protocol.CodeUnauthorized, "no valid auth message within %s", s.cfg.AuthTimeout)))
 			}
 		}).Stop
 	}
@@ -86,6 +110,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	go func() {
 		defer s.handlers.Done()
 		defer s.active.Add(-1)
+		defer slot.release()
 		if stopAuthTimer != nil {
 			defer stopAuthTimer()
 		}
@@ -106,6 +131,7 @@ func now() int64 { return protocol.Millis(time.Now()) }
 type session struct {
 	s      *Server
 	c      *room.Conn
+	slot   *connSlot // the connection's share of the per-client limits
 	who    auth.Identity
 	authed atomic.Bool
 	// until is when who stops being valid, in Unix nanoseconds of the
@@ -350,6 +376,17 @@ func (ss *session) auth(m protocol.ClientMessage) {
 	if refresh && who.User != ss.who.User {
 		ss.s.metrics.authFailures.Inc()
 		ss.fail(m.ID, protocol.Errorf(protocol.CodeForbidden, "a refresh must carry the connection's sub; open a new connection to act as another user"))
+		return
+	}
+	if rf := ss.slot.authenticate(who); rf != nil {
+		// The user is at the per-user cap: 1013, try again later (once
+		// another of their connections has closed).
+		ss.s.metrics.refused.WithLabelValues(rf.reason).Inc()
+		final := protocol.ErrorMessage(now(), rf.err)
+		if m.ID != "" {
+			final = protocol.ReplyError(m.ID, now(), rf.err)
+		}
+		ss.close(protocol.CloseTryAgain, "too many connections for this user", final)
 		return
 	}
 	ss.setIdentity(who)
