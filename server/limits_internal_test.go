@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -60,5 +61,37 @@ func TestClientAddr(t *testing.T) {
 	}
 	if addrKey(netip.MustParseAddr("2001:db8:1:2::1")) != addrKey(netip.MustParseAddr("2001:db8:1:2:ffff::1")) {
 		t.Error("one IPv6 /64 counts as several addresses")
+	}
+}
+
+// The listener's cap comes from the open-file limit less the backend's
+// descriptors and a reserve; -max-conns defaults below it with room for
+// HTTP, and a configured cap the limit cannot hold refuses to start.
+func TestConnBudget(t *testing.T) {
+	for _, tc := range []struct {
+		nofile, backend, maxTCP, maxWS int
+		tcp, ws                        int
+		err                            string
+	}{
+		{nofile: 20000, tcp: 20000 - fdReserve, ws: defaultMaxConns},
+		{nofile: 20000, backend: 201, tcp: 20000 - 201 - fdReserve, ws: defaultMaxConns},
+		{nofile: 1024, tcp: 1024 - fdReserve, ws: 672}, // a quarter kept for HTTP
+		{nofile: 200, tcp: 200 - fdReserve, ws: 54},
+		{nofile: 1024, maxTCP: 500, maxWS: 400, tcp: 500, ws: 400},
+		{nofile: 1024, maxTCP: 2000, err: "-max-tcp-conns 2000 is above what the open-file limit (1024) allows"},
+		{nofile: 1024, maxWS: 19000, err: "-max-conns 19000 is above"},
+		{nofile: 100, err: "open-file limit (100) leaves no room"},
+		{nofile: 0, tcp: defaultMaxConns + maxHTTPReserve, ws: defaultMaxConns},
+	} {
+		tcp, ws, err := connBudget(tc.nofile, tc.backend, tc.maxTCP, tc.maxWS)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%+v: error %v, want %q", tc, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || tcp != tc.tcp || ws != tc.ws {
+			t.Errorf("%+v: %d, %d, %v; want %d, %d", tc, tcp, ws, err, tc.tcp, tc.ws)
+		}
 	}
 }

@@ -98,6 +98,7 @@ func newRedisBackend(cfg Config) (backend, error) {
 	presence := room.NewRedisPresence(rdb, room.RedisPresenceConfig{Logger: cfg.Logger, RoundTrips: rtt})
 	return backend{
 		devSecret: devSecret,
+		fds:       opt.PoolSize + 1, // the pool, and pub/sub's own connection
 		store:     store,
 		broker:    broker,
 		presence:  presence,

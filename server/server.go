@@ -44,8 +44,12 @@ type Config struct {
 	RedisURL       string        // empty: everything in memory (one node)
 	// RedisPassword, when set, replaces the password of RedisURL, so that
 	// the URL can be given without it.
-	RedisPassword   string
-	MaxConns        int           // zero: 19000
+	RedisPassword string
+	MaxConns      int // WebSocket connections; zero: 19000, or less to fit MaxTCPConns
+	// MaxTCPConns caps the TCP connections the node's listener holds open
+	// (LimitListener); zero: the open-file limit less the Redis pool and a
+	// reserve. Above that limit, New fails.
+	MaxTCPConns     int
 	MaxRoomsPerConn int           // zero: 16
 	MsgRate         float64       // client messages per second per connection; zero: 20; negative: unlimited
 	MsgBurst        int           // zero: 40
@@ -82,9 +86,6 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.MaxConns == 0 {
-		c.MaxConns = 19000
-	}
 	if c.MsgRate == 0 {
 		c.MsgRate = 20
 	}
@@ -120,6 +121,7 @@ type storeCloser interface {
 type backend struct {
 	// devSecret, in development mode, signs tokens on every node alike.
 	devSecret []byte
+	fds       int // file descriptors the backend may hold (the Redis pool)
 	store     storeCloser
 	broker    room.Broker
 	presence  room.Presence // nil: local counts
@@ -144,6 +146,7 @@ type Server struct {
 	mux        *http.ServeMux
 	handler    http.Handler // mux behind the HTTP API's rate limit
 
+	maxTCP       int // the listener's cap (LimitListener)
 	conns        *connLimits
 	httpLimits   *httpLimits
 	limitMetrics limitMetrics
@@ -173,6 +176,10 @@ func New(cfg Config) (*Server, error) {
 		s.be = newMemoryBackend(cfg)
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := s.budgetConns(); err != nil {
+		s.be.close()
 		return nil, err
 	}
 	if cfg.JWTSecret == "" && s.be.devSecret != nil {

@@ -38,6 +38,9 @@ type options struct {
 	addr, jwtSecret, allowedOrigins, redis, logFormat, logLevel string
 	jwtSecretFile, jwtAudience, jwtIssuer                       string
 	redisPasswordFile, debugAddr, metricsAddr                   string
+	trustedProxies                                              string
+	maxTCPConns, maxConnsPerIP, maxConnsPerUser, maxUnauth      int
+	httpRatePerIP, httpRatePerUser                              float64
 	maxConns, maxRoomsPerConn, msgBurst, maxQueueBytes          int
 	msgRate                                                     float64
 	maxFrame                                                    int64
@@ -73,7 +76,14 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.allowedOrigins, "allowed-origins", "", "comma-separated Origin host patterns allowed to open /ws (e.g. shop.example.com,*.example.com; * for any); empty: same host only")
 	fs.StringVar(&o.redis, "redis", "", "Redis URL for cluster mode (redis://[user:pass@]host:port/db or rediss://...); empty keeps everything in memory on one node. Give the password apart: LIVESERVER_REDIS_PASSWORD or -redis-password-file")
 	fs.StringVar(&o.redisPasswordFile, "redis-password-file", "", "file holding the Redis password (surrounding white space ignored); it replaces the URL's")
-	fs.IntVar(&o.maxConns, "max-conns", 19000, "WebSocket connections this node accepts; more are answered 503 (keep below the process's open-file limit)")
+	fs.IntVar(&o.maxConns, "max-conns", 0, "WebSocket connections this node accepts; more are answered 503. 0: 19000, or fewer to fit -max-tcp-conns")
+	fs.IntVar(&o.maxTCPConns, "max-tcp-conns", 0, "TCP connections the listener holds open (WebSockets, HTTP requests and keep-alives); at the cap an idle keep-alive is closed, else 503. 0: the open-file limit less the Redis pool and 128")
+	fs.IntVar(&o.maxConnsPerIP, "max-conns-per-ip", 256, "WebSocket connections from one client address (an IPv6 /64); more are answered 429. 0 means unlimited")
+	fs.IntVar(&o.maxConnsPerUser, "max-conns-per-user", 16, "WebSocket connections of one user (token sub); more are answered 429, or closed with 1013 after an auth message. 0 means unlimited")
+	fs.IntVar(&o.maxUnauth, "max-unauthenticated", 1024, "connections that may wait for an auth message at once; more are answered 503. 0 means unlimited")
+	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For gives the client address; empty: the header is ignored")
+	fs.Float64Var(&o.httpRatePerIP, "http-rate-per-ip", 50, "HTTP API requests per second from one client address, burst twice that; more are answered 429. 0 means unlimited")
+	fs.Float64Var(&o.httpRatePerUser, "http-rate-per-user", 10, "HTTP API requests per second of one user, burst twice that; more are answered 429. 0 means unlimited")
 	fs.IntVar(&o.maxRoomsPerConn, "max-rooms-per-conn", 16, "rooms one connection may join")
 	fs.Float64Var(&o.msgRate, "msg-rate", 20, "client messages per second per connection; 0 means unlimited")
 	fs.IntVar(&o.msgBurst, "msg-burst", 40, "client messages a connection may send in a burst above -msg-rate")
@@ -250,6 +260,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		RedisPassword:    o.redisPassword,
 		PrivateMetrics:   o.metricsAddr != "",
 		MaxConns:         o.maxConns,
+		MaxTCPConns:      o.maxTCPConns,
 		MaxRoomsPerConn:  o.maxRoomsPerConn,
 		MsgRate:          o.msgRate,
 		MsgBurst:         o.msgBurst,
@@ -263,6 +274,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if o.msgRate == 0 {
 		cfg.MsgRate = -1 // unlimited
 	}
+	if err := limitFlags(o, &cfg); err != nil {
+		return err
+	}
 	for _, p := range strings.Split(o.allowedOrigins, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			cfg.AllowedOrigins = append(cfg.AllowedOrigins, p)
@@ -275,18 +289,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if srv.DevMode() {
 		log.Warn(devWarning, "addr", o.addr)
 	}
-	ln, err := net.Listen("tcp", o.addr)
+	tcpLn, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		srv.Close()
 		return err
 	}
+	ln := srv.LimitListener(tcpLn)
 	httpSrv := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second, // cleared by net/http when /ws hijacks
 		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
+		IdleTimeout:       10 * time.Second, // a keep-alive holds a descriptor; LimitListener evicts idle ones at its cap
 		MaxHeaderBytes:    16 << 10,
+		ConnState:         ln.ConnState,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	mode := "memory (one node)"
@@ -297,7 +313,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if srv.DevMode() {
 		authMode = "development (no JWT secret)"
 	}
-	log.Info("liveserver listening", "addr", ln.Addr().String(), "mode", mode, "auth", authMode, "demo", "http://"+ln.Addr().String()+"/demo/")
+	maxTCP, maxWS := srv.ConnLimits()
+	log.Info("liveserver listening", "addr", ln.Addr().String(), "mode", mode, "auth", authMode, "demo", "http://"+ln.Addr().String()+"/demo/", "max_tcp_conns", maxTCP, "max_conns", maxWS)
 	for _, aux := range []struct {
 		name, flag, addr string
 		handler          func() http.Handler
@@ -402,4 +419,39 @@ func repeatWarning(log *slog.Logger, every time.Duration, msg string, args ...an
 		}
 	}()
 	return func() { close(quit); <-done }
+}
+
+// limitFlags moves the per-client limit flags into cfg: a flag's 0 means
+// unlimited, which Config spells as negative (its 0 is the default).
+func limitFlags(o options, cfg *server.Config) error {
+	unlimited := func(v int) int {
+		if v == 0 {
+			return -1
+		}
+		return v
+	}
+	unlimitedRate := func(v float64) float64 {
+		if v == 0 {
+			return -1
+		}
+		return v
+	}
+	for name, v := range map[string]float64{"-max-conns-per-ip": float64(o.maxConnsPerIP), "-max-conns-per-user": float64(o.maxConnsPerUser),
+		"-max-unauthenticated": float64(o.maxUnauth), "-http-rate-per-ip": o.httpRatePerIP, "-http-rate-per-user": o.httpRatePerUser,
+		"-max-conns": float64(o.maxConns), "-max-tcp-conns": float64(o.maxTCPConns)} {
+		if v < 0 {
+			return fmt.Errorf("%s %v: want 0 or more", name, v)
+		}
+	}
+	cfg.MaxConnsPerIP = unlimited(o.maxConnsPerIP)
+	cfg.MaxConnsPerUser = unlimited(o.maxConnsPerUser)
+	cfg.MaxUnauthenticated = unlimited(o.maxUnauth)
+	cfg.HTTPRatePerIP = unlimitedRate(o.httpRatePerIP)
+	cfg.HTTPRatePerUser = unlimitedRate(o.httpRatePerUser)
+	proxies, err := server.ParseTrustedProxies(o.trustedProxies)
+	if err != nil {
+		return fmt.Errorf("-trusted-proxies: %w", err)
+	}
+	cfg.TrustedProxies = proxies
+	return nil
 }

@@ -77,7 +77,8 @@ func TestParseFlagsAndEnv(t *testing.T) {
 		t.Fatalf("-h: %v", err)
 	}
 	for _, name := range []string{"-addr", "-jwt-secret", "-allowed-origins", "-redis", "-max-conns", "-max-rooms-per-conn", "-msg-rate", "-msg-burst", "-max-frame", "-drain-timeout", "-volatile-interval", "-log-format", "LIVESERVER_",
-		"-dev", "-jwt-secret-file", "-jwt-audience", "-jwt-issuer", "-jwt-max-lifetime", "-redis-password-file", "LIVESERVER_REDIS_PASSWORD", "-debug-addr-public", "-metrics-addr"} {
+		"-dev", "-jwt-secret-file", "-jwt-audience", "-jwt-issuer", "-jwt-max-lifetime", "-redis-password-file", "LIVESERVER_REDIS_PASSWORD", "-debug-addr-public", "-metrics-addr",
+		"-max-tcp-conns", "-max-conns-per-ip", "-max-conns-per-user", "-max-unauthenticated", "-trusted-proxies", "-http-rate-per-ip", "-http-rate-per-user"} {
 		if !strings.Contains(help.String(), name) {
 			t.Errorf("-h does not document %s", name)
 		}
@@ -110,4 +111,55 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+// The command's listener holds at most -max-tcp-conns connections: idle
+// keep-alives beyond it are closed to make room (so a client never waits
+// on a full listener); caps the open-file limit cannot hold, or -max-conns
+// above -max-tcp-conns, refuse to start.
+func TestRunConnectionCaps(t *testing.T) {
+	none := func(string) string { return "" }
+	for _, args := range [][]string{
+		{"-addr", "127.0.0.1:0", "-max-tcp-conns", "8", "-max-conns", "9"},
+		{"-addr", "127.0.0.1:0", "-max-tcp-conns", "100000000"},
+		{"-addr", "127.0.0.1:0", "-trusted-proxies", "10.0.0.0/99"},
+		{"-addr", "127.0.0.1:0", "-max-conns-per-ip", "-1"},
+	} {
+		if err := run(context.Background(), args, none, io.Discard, nil); err == nil {
+			t.Errorf("%q: started", args)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-max-tcp-conns", "3", "-max-conns", "2", "-log-level", "error"}, none, io.Discard, func(a string) { addrc <- a })
+	}()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case err := <-done:
+		t.Fatalf("run ended early: %v", err)
+	}
+	// Three clients each with their own keep-alive connection, then more:
+	// every request is answered, none waits for a place.
+	for i := range 6 {
+		c := &http.Client{Transport: &http.Transport{}, Timeout: 5 * time.Second}
+		resp, err := c.Get("http://" + addr + "/healthz")
+		if err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("client %d: %d", i, resp.StatusCode)
+		}
+		defer c.CloseIdleConnections()
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }
