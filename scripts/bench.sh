@@ -41,11 +41,17 @@ if [[ $mode == redis ]]; then
 	[[ -n ${LIVESERVER_JWT_SECRET:-} ]] || redis_flag+=(-dev)
 fi
 
+# The tester's connections all come from loopback: the per-client limits
+# are off. A node holds what the open-file limit allows (20,000 here) less
+# 64 and, in cluster mode, the Redis pool (201): -max-conns must fit.
+max_conns=19900
+if [[ $mode == redis ]]; then max_conns=19600; fi
+limits=(-max-conns-per-ip 0 -max-conns-per-user 0 -http-rate-per-ip 0 -http-rate-per-user 0)
 urls=()
 node_pids=()
 for i in $(seq "$nodes"); do
 	port=$((18180 + i))
-	"$out/liveserver" -addr "127.0.0.1:$port" -msg-rate 0 -max-conns 19900 -log-level warn \
+	"$out/liveserver" -addr "127.0.0.1:$port" -msg-rate 0 -max-conns "$max_conns" "${limits[@]}" -log-level warn \
 		"${redis_flag[@]}" ${NODE_FLAGS:-} >"$out/node$port.log" 2>&1 &
 	pids+=($!)
 	node_pids+=($!)

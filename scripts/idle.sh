@@ -13,7 +13,7 @@ out=$(mktemp -d -t liveserver-idle.XXXXXX)
 go build -o "$out/liveserver" ./cmd/liveserver
 go build -o "$out/loadtest" ./loadtest
 port=18197 debug=127.0.0.1:6067
-"$out/liveserver" -addr "127.0.0.1:$port" -msg-rate 0 -max-conns 19900 -log-level warn -debug-addr "$debug" >"$out/node.log" 2>&1 &
+"$out/liveserver" -addr "127.0.0.1:$port" -msg-rate 0 -max-conns 19900 -max-conns-per-ip 0 -http-rate-per-ip 0 -log-level warn -debug-addr "$debug" >"$out/node.log" 2>&1 &
 node=$!
 lt=
 cleanup() {

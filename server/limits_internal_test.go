@@ -75,12 +75,12 @@ func TestConnBudget(t *testing.T) {
 	}{
 		{nofile: 20000, tcp: 20000 - fdReserve, ws: defaultMaxConns},
 		{nofile: 20000, backend: 201, tcp: 20000 - 201 - fdReserve, ws: defaultMaxConns},
-		{nofile: 1024, tcp: 1024 - fdReserve, ws: 672}, // a quarter kept for HTTP
-		{nofile: 200, tcp: 200 - fdReserve, ws: 54},
+		{nofile: 1024, tcp: 1024 - fdReserve, ws: 720}, // a quarter kept for HTTP
+		{nofile: 200, tcp: 200 - fdReserve, ws: 102},
 		{nofile: 1024, maxTCP: 500, maxWS: 400, tcp: 500, ws: 400},
 		{nofile: 1024, maxTCP: 2000, err: "-max-tcp-conns 2000 is above what the open-file limit (1024) allows"},
 		{nofile: 1024, maxWS: 19000, err: "-max-conns 19000 is above"},
-		{nofile: 100, err: "open-file limit (100) leaves no room"},
+		{nofile: 60, err: "open-file limit (60) leaves no room"},
 		{nofile: 0, tcp: defaultMaxConns + maxHTTPReserve, ws: defaultMaxConns},
 	} {
 		tcp, ws, err := connBudget(tc.nofile, tc.backend, tc.maxTCP, tc.maxWS)

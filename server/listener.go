@@ -27,9 +27,9 @@ import (
 const (
 	// fdReserve is the descriptors kept for what is not a client
 	// connection: standard streams, listeners (public, debug, metrics),
-	// the poller, files the process collector reads, and the refusals in
-	// progress (maxRefusing).
-	fdReserve = 128
+	// the poller, files the process collector reads (about 16 in all),
+	// and the refusals in progress (maxRefusing).
+	fdReserve = 64
 	// maxHTTPReserve is the most of the listener's connections kept out
 	// of -max-conns's default, for HTTP requests while WebSockets are at
 	// their cap.

@@ -77,7 +77,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.redis, "redis", "", "Redis URL for cluster mode (redis://[user:pass@]host:port/db or rediss://...); empty keeps everything in memory on one node. Give the password apart: LIVESERVER_REDIS_PASSWORD or -redis-password-file")
 	fs.StringVar(&o.redisPasswordFile, "redis-password-file", "", "file holding the Redis password (surrounding white space ignored); it replaces the URL's")
 	fs.IntVar(&o.maxConns, "max-conns", 0, "WebSocket connections this node accepts; more are answered 503. 0: 19000, or fewer to fit -max-tcp-conns")
-	fs.IntVar(&o.maxTCPConns, "max-tcp-conns", 0, "TCP connections the listener holds open (WebSockets, HTTP requests and keep-alives); at the cap an idle keep-alive is closed, else 503. 0: the open-file limit less the Redis pool and 128")
+	fs.IntVar(&o.maxTCPConns, "max-tcp-conns", 0, "TCP connections the listener holds open (WebSockets, HTTP requests and keep-alives); at the cap an idle keep-alive is closed, else 503. 0: the open-file limit less the Redis pool and 64")
 	fs.IntVar(&o.maxConnsPerIP, "max-conns-per-ip", 256, "WebSocket connections from one client address (an IPv6 /64); more are answered 429. 0 means unlimited")
 	fs.IntVar(&o.maxConnsPerUser, "max-conns-per-user", 16, "WebSocket connections of one user (token sub); more are answered 429, or closed with 1013 after an auth message. 0 means unlimited")
 	fs.IntVar(&o.maxUnauth, "max-unauthenticated", 1024, "connections that may wait for an auth message at once; more are answered 503. 0 means unlimited")
