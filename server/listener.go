@@ -161,13 +161,19 @@ func (l *Listener) Accept() (net.Conn, error) {
 }
 
 // refuse answers a connection over the cap with a 503 and closes it,
-// lingering a little so that the answer is read rather than reset; past
-// maxRefusing refusals in progress it closes at once.
+// lingering a little so that the answer is read rather than reset by
+// request bytes still arriving. Past maxRefusing refusals in progress it
+// does not wait: it writes the answer, drops what has arrived and closes
+// (a fresh socket takes the short answer without blocking).
 func (l *Listener) refuse(conn net.Conn) {
 	l.refused.Add(1)
 	select {
 	case l.refusing <- struct{}{}:
 	default:
+		conn.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
+		conn.Write(refusedResponse)
+		conn.SetReadDeadline(time.Now())
+		io.Copy(io.Discard, io.LimitReader(conn, 64<<10))
 		conn.Close()
 		return
 	}
