@@ -475,6 +475,9 @@ func (s *Server) registerLimitMetrics(reg prometheus.Registerer) {
 		Name: "liveserver_http_rate_limited_total",
 		Help: "HTTP API requests answered 429, by the limit they passed (ip or user).",
 	}, []string{"by"})
+	for _, by := range []string{"ip", "user"} {
+		s.limitMetrics.httpLimited.WithLabelValues(by) // a 0 from the start
+	}
 	reg.MustRegister(s.limitMetrics.httpLimited, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "liveserver_ws_unauthenticated",
 		Help: "WebSocket connections waiting to authenticate (counted against -max-unauthenticated).",

@@ -32,7 +32,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, outcome := range []string{"ok", protocol.CodeSoldOut, protocol.CodeUnavailable} {
 		m.purchases.WithLabelValues(outcome)
 	}
-	for _, reason := range []string{"draining", "max_conns", "auth", "upgrade"} {
+	for _, reason := range []string{"draining", "max_conns", "auth", "upgrade", "per_ip", "per_user", "unauthenticated"} {
 		m.refused.WithLabelValues(reason)
 	}
 	return m
