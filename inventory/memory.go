@@ -25,6 +25,9 @@ type MemoryConfig struct {
 	Logger    *slog.Logger // nil: discard
 	// Registerer receives the store's metrics; nil: not registered.
 	Registerer prometheus.Registerer
+	// OrderRetention is how long orders are kept, by their time; zero:
+	// DefaultOrderRetention.
+	OrderRetention time.Duration
 }
 
 // MemoryStore keeps every room in this process. Each room has its own lock,
@@ -41,6 +44,11 @@ type MemoryStore struct {
 	closed bool
 	// stopSweep cancels the next sweep of expired purchase answers.
 	stopSweep func() bool
+	// retention, logs and stopOrderSweep are the order retention's (see
+	// retention.go); logs holds the order logs of deleted rooms.
+	retention      time.Duration
+	logs           map[string]*orderLog
+	stopOrderSweep func() bool
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -59,11 +67,11 @@ type memRoom struct {
 	saleStops []func() bool // the sale's timers
 	seq       uint64
 	hist      []protocol.Envelope // the last HistorySize events
-	orders    []Order
-	orderPos  map[string]int
 	idem      map[string]idemEntry
 	idemOrder []idemKey // keys oldest first, for expiry
 	lastTick  time.Time
+	log       *orderLog // shared with s.logs once the room is deleted
+	gone      bool      // deleted: operations that found it before answer not_found
 }
 
 type idemEntry struct {
@@ -84,13 +92,19 @@ func NewMemoryStore(cfg MemoryConfig) *MemoryStore {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.OrderRetention <= 0 {
+		cfg.OrderRetention = DefaultOrderRetention
+	}
 	s := &MemoryStore{
 		pub: cfg.Publisher, clock: cfg.Clock, log: cfg.Logger,
-		sales: NewSaleMetric(cfg.Registerer),
-		rooms: make(map[string]*memRoom),
+		sales:     NewSaleMetric(cfg.Registerer),
+		rooms:     make(map[string]*memRoom),
+		retention: cfg.OrderRetention,
+		logs:      make(map[string]*orderLog),
 	}
 	s.mu.Lock()
 	s.scheduleSweepLocked()
+	s.stopOrderSweep = s.clock.AfterFunc(retentionSweep(s.retention), s.sweepOrders)
 	s.mu.Unlock()
 	return s
 }
@@ -100,6 +114,7 @@ func (s *MemoryStore) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	s.stopSweep()
+	s.stopOrderSweep()
 	rooms := s.rooms
 	s.mu.Unlock()
 	for _, r := range rooms {
@@ -129,7 +144,11 @@ func (s *MemoryStore) PutRoom(ctx context.Context, id string, spec RoomSpec) (bo
 	r := s.rooms[id]
 	created := r == nil
 	if created {
-		r = &memRoom{id: id, versions: map[string]int64{}, orderPos: map[string]int{}, idem: map[string]idemEntry{}}
+		r = &memRoom{id: id, versions: map[string]int64{}, idem: map[string]idemEntry{}, log: s.logs[id]}
+		if r.log == nil {
+			r.log = newOrderLog()
+		}
+		delete(s.logs, id) // a room created again continues its order log
 		s.rooms[id] = r
 	}
 	r.mu.Lock() // before s.mu is released, so no one sees the room empty
@@ -225,6 +244,9 @@ func (s *MemoryStore) Snapshot(_ context.Context, id string) (protocol.Snapshot,
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.gone {
+		return protocol.Snapshot{}, errNoRoom(id)
+	}
 	snap := protocol.Snapshot{
 		Type: protocol.TypeSnapshot, Room: id, Seq: r.seq, TS: protocol.Millis(s.clock.Now()),
 		Title: r.title, Products: r.productsCopy(),
@@ -248,6 +270,9 @@ func (s *MemoryStore) Since(_ context.Context, id string, seq uint64) ([]protoco
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.gone {
+		return nil, false, errNoRoom(id)
+	}
 	if seq > r.seq {
 		return nil, false, nil
 	}
@@ -269,6 +294,9 @@ func (s *MemoryStore) Pin(ctx context.Context, id, product string) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.gone {
+		return errNoRoom(id)
+	}
 	i, ok := r.index[product]
 	if !ok {
 		return protocol.Errorf(protocol.CodeNotFound, "product %q is not in the catalog", product)
@@ -287,6 +315,9 @@ func (s *MemoryStore) Unpin(ctx context.Context, id string) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.gone {
+		return errNoRoom(id)
+	}
 	if r.pinned == "" {
 		return nil
 	}
@@ -306,6 +337,9 @@ func (s *MemoryStore) StartSale(ctx context.Context, id string, spec SaleSpec) (
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.gone {
+		return protocol.Sale{}, errNoRoom(id)
+	}
 	now := s.clock.Now()
 	s.advanceSaleLocked(ctx, r, now)
 	if r.sale != nil {
@@ -367,6 +401,9 @@ func (s *MemoryStore) tick(id, saleID string) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.gone {
+		return
+	}
 	if r.sale != nil && r.sale.ID == saleID {
 		s.advanceSaleLocked(context.Background(), r, s.clock.Now())
 	}
@@ -411,6 +448,9 @@ func (s *MemoryStore) StopSale(ctx context.Context, id string) (protocol.Sale, e
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.gone {
+		return protocol.Sale{}, errNoRoom(id)
+	}
 	now := s.clock.Now()
 	s.advanceSaleLocked(ctx, r, now)
 	if r.sale == nil {
@@ -434,6 +474,9 @@ func (s *MemoryStore) Buy(ctx context.Context, req BuyRequest) (Receipt, error) 
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.gone {
+		return Receipt{}, errNoRoom(req.Room)
+	}
 	now := s.clock.Now()
 	r.expireIdemLocked(now)
 	key := req.User + "\x00" + req.ID
@@ -489,8 +532,7 @@ func (s *MemoryStore) buyLocked(ctx context.Context, r *memRoom, req BuyRequest,
 		id := *saleID
 		o.Sale = &id
 	}
-	r.orderPos[o.Order] = len(r.orders)
-	r.orders = append(r.orders, o)
+	r.log.add(o, protocol.Millis(now.Add(-s.retention)))
 	ts := protocol.Millis(now)
 	s.publish(ctx, r.id, protocol.VolatileEnvelope(protocol.StockKey(p.ID), protocol.Marshal(protocol.Stock{
 		Type: protocol.TypeStock, Room: r.id, TS: ts, Product: p.ID, Remaining: p.Remaining, V: p.V,
@@ -520,29 +562,4 @@ func (r *memRoom) expireIdemLocked(now time.Time) {
 	if n > 0 {
 		r.idemOrder = append(r.idemOrder[:0], r.idemOrder[n:]...)
 	}
-}
-
-// Orders implements Store.
-func (s *MemoryStore) Orders(_ context.Context, id, after string, limit int) ([]Order, string, error) {
-	r, err := s.room(id)
-	if err != nil {
-		return nil, "", err
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	start := 0
-	if after != "" {
-		pos, ok := r.orderPos[after]
-		if !ok {
-			return nil, "", protocol.Errorf(protocol.CodeBadRequest, "after: no order %q in this room", after)
-		}
-		start = pos + 1
-	}
-	end := min(start+limit, len(r.orders))
-	out := append([]Order(nil), r.orders[start:end]...)
-	next := ""
-	if end < len(r.orders) && len(out) > 0 {
-		next = out[len(out)-1].Order
-	}
-	return out, next, nil
 }

@@ -92,6 +92,9 @@ type RedisConfig struct {
 	// BuyPipelines is how many pipelines of purchases the store keeps in
 	// flight at most (see redis_batch.go); zero: 32.
 	BuyPipelines int
+	// OrderRetention is how long orders are kept, by their time; zero:
+	// DefaultOrderRetention. See redis_lifecycle.go.
+	OrderRetention time.Duration
 }
 
 // DefaultKeyPrefix is the key prefix when none is configured.
@@ -122,6 +125,8 @@ type RedisStore struct {
 	rtt    *prometheus.HistogramVec
 	buys   *buyBatcher
 
+	retention time.Duration
+
 	mu     sync.Mutex
 	timers map[string]*time.Timer // by index member, this node's sale timers
 	closed bool
@@ -146,17 +151,23 @@ func NewRedisStore(rdb redis.UniversalClient, cfg RedisConfig) *RedisStore {
 	if cfg.BuyPipelines <= 0 {
 		cfg.BuyPipelines = defaultBuyPipelines
 	}
+	if cfg.OrderRetention <= 0 {
+		cfg.OrderRetention = DefaultOrderRetention
+	}
 	s := &RedisStore{
 		rdb: rdb, prefix: cfg.KeyPrefix, log: cfg.Logger,
 		sales: NewSaleMetric(cfg.Registerer), rtt: cfg.RoundTrips,
-		timers: make(map[string]*time.Timer),
-		done:   make(chan struct{}),
+		timers:    make(map[string]*time.Timer),
+		done:      make(chan struct{}),
+		retention: cfg.OrderRetention,
 	}
 	s.buys = newBuyBatcher(rdb, scriptBuy, cfg.BuyPipelines, s.observe)
 	if cfg.TimerPoll > 0 {
 		s.wg.Add(1)
 		go s.pollLoop(cfg.TimerPoll)
 	}
+	s.wg.Add(1)
+	go s.retentionLoop()
 	return s
 }
 
@@ -544,6 +555,10 @@ func (s *RedisStore) buyResult(req BuyRequest, start time.Time, v []any, err err
 func (s *RedisStore) Orders(ctx context.Context, room, after string, limit int) ([]Order, string, error) {
 	if limit < 1 {
 		limit = 1
+	}
+	// A read never shows an order past the retention.
+	if err := s.trimOrders(ctx, room); err != nil {
+		return nil, "", err
 	}
 	r, err := s.run(ctx, "orders", scriptOrders, room, "", after, limit)
 	if err != nil {

@@ -31,6 +31,11 @@ type Store interface {
 	// after the order id after ("" from the start); next is the id to pass
 	// for the following page, "" at the end.
 	Orders(ctx context.Context, room, after string, limit int) (orders []Order, next string, err error)
+	// DeleteRoom deletes a room's state (catalog, stock, pin, sale,
+	// history) and tells its viewers on every node (room_closed); its
+	// orders stay readable through Orders until the order retention trims
+	// them.
+	DeleteRoom(ctx context.Context, room string) error
 }
 
 // AsyncBuyer is a Store that can also take a purchase without holding the

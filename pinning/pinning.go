@@ -24,6 +24,7 @@ type Store interface {
 	Unpin(ctx context.Context, room string) error
 	StartSale(ctx context.Context, room string, spec inventory.SaleSpec) (protocol.Sale, error)
 	StopSale(ctx context.Context, room string) (protocol.Sale, error)
+	DeleteRoom(ctx context.Context, room string) error
 }
 
 // Service authorizes and performs creator actions.
@@ -38,7 +39,7 @@ func New(store Store, reg prometheus.Registerer) *Service {
 		store: store,
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "liveserver_creator_actions_total",
-			Help: "Creator actions (put_room, pin, unpin, sale_start, sale_stop) by outcome (ok or an error code).",
+			Help: "Creator actions (put_room, pin, unpin, sale_start, sale_stop, delete_room) by outcome (ok or an error code).",
 		}, []string{"action", "outcome"}),
 	}
 	if reg != nil {
@@ -106,4 +107,10 @@ func (s *Service) StopSale(ctx context.Context, who auth.Identity, room string) 
 		return err
 	})
 	return sale, err
+}
+
+// DeleteRoom deletes a room; its viewers get room_closed and its orders
+// stay until the order retention trims them.
+func (s *Service) DeleteRoom(ctx context.Context, who auth.Identity, room string) error {
+	return s.do("delete_room", who, room, func() error { return s.store.DeleteRoom(ctx, room) })
 }

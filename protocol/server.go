@@ -19,6 +19,9 @@ const (
 	TypeReply    = "reply"
 	TypePong     = "pong"
 	TypeError    = "error"
+	// TypeRoomClosed tells a room's viewers that the room was deleted:
+	// they are no longer in it, and joining it again is not_found.
+	TypeRoomClosed = "room_closed"
 )
 
 // Sale states.
@@ -103,6 +106,13 @@ type Purchase struct {
 	Product string `json:"product"`
 	Qty     int64  `json:"qty"`
 	Buyer   string `json:"buyer"`
+}
+
+// RoomClosed is the last message a viewer gets from a deleted room.
+type RoomClosed struct {
+	Type string `json:"type"`
+	Room string `json:"room"`
+	TS   int64  `json:"ts"`
 }
 
 // Millis is t in Unix milliseconds.
@@ -228,4 +238,8 @@ func StockKey(product string) string { return "stock:" + product }
 const (
 	ViewersKey  = "viewers"
 	PurchaseKey = "purchase"
+	// ClosedKey marks a room_closed message. It travels as a volatile
+	// envelope (it has no seq: the room's seq ends with it) but is never
+	// conflated or throttled: a hub that sees it removes the room.
+	ClosedKey = "closed"
 )

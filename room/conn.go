@@ -41,6 +41,11 @@ type Conn struct {
 	// (CloseNow).
 	noHandshake bool
 	rooms       []*sub // rooms joined or joining (a few: a slice beats a map)
+	// own and ownq account the queued messages this connection holds alone
+	// (replies, errors, its join's stock messages) against the node's
+	// budget; see budget.go.
+	own  int
+	ownq [][]byte // own messages in queue, oldest first
 
 	inMu     sync.Mutex
 	inCond   *sync.Cond // signals room in inbox, and the handler's end
@@ -88,6 +93,7 @@ func (c *Conn) removeSubLocked(room string) *sub {
 type volatileMsg struct {
 	room, key string
 	msg       []byte
+	own       bool // charged to the node's budget (see budget.go)
 }
 
 // AcceptOptions configures Accept.
@@ -191,12 +197,14 @@ func (c *Conn) waitHandler() {
 	}
 }
 
-// Send queues an ordered message (a reply, an error, an event). It never
-// blocks; if the queue would pass the byte limit the connection is closed as
-// a slow consumer and Send returns false.
+// Send queues an ordered message for this connection alone (a reply, an
+// error). It never blocks; if the queue would pass the connection's byte
+// limit, or the node is over its budget and this queue is among the largest
+// (see budget.go), the connection is closed as a slow consumer and Send
+// returns false.
 func (c *Conn) Send(msg []byte) bool {
 	c.mu.Lock()
-	ok := c.sendLocked(msg)
+	ok := c.sendOwnLocked(msg)
 	c.mu.Unlock()
 	return ok
 }
@@ -231,16 +239,26 @@ func (c *Conn) sendVolatileLocked(room, key string, msg []byte) {
 
 // volatileLocked is sendVolatileLocked at now, with f as in queueLocked.
 func (c *Conn) volatileLocked(room, key string, msg []byte, now time.Time, f *fanout) {
+	c.putVolatileLocked(room, key, msg, now, f, false)
+}
+
+// putVolatileLocked is volatileLocked; own charges msg to the node's
+// budget (a message made for this connection alone).
+func (c *Conn) putVolatileLocked(room, key string, msg []byte, now time.Time, f *fanout, own bool) {
 	if c.closing {
 		return
 	}
 	for i := range c.vol {
 		if c.vol[i].key == key && c.vol[i].room == room {
 			c.queued += len(msg) - len(c.vol[i].msg)
-			c.vol[i].msg = msg
+			c.replaceOwnVolLocked(&c.vol[i], msg, own)
 			c.hub.metrics.conflated.Inc()
 			return
 		}
+	}
+	if own && c.hub.budget.over(c.own, len(msg)) {
+		c.closeOverBudgetLocked()
+		return
 	}
 	if c.queued+len(msg) > c.hub.cfg.MaxQueueBytes {
 		c.closeSlowLocked()
@@ -249,8 +267,11 @@ func (c *Conn) volatileLocked(room, key string, msg []byte, now time.Time, f *fa
 	if c.queued == 0 {
 		c.queueSince = now
 	}
-	c.vol = append(c.vol, volatileMsg{room, key, msg})
+	c.vol = append(c.vol, volatileMsg{room, key, msg, own})
 	c.queued += len(msg)
+	if own {
+		c.chargeOwnLocked(len(msg))
+	}
 	c.startWriterLocked(f)
 }
 
@@ -271,6 +292,7 @@ func (c *Conn) startWriterLocked(f *fanout) {
 // closes with 4000 once it is written.
 func (c *Conn) closeSlowLocked() {
 	c.hub.metrics.slowClosed.Inc()
+	c.dropOwnLocked()
 	c.queue, c.vol, c.queued = nil, nil, 0
 	msg := protocol.ErrorMessage(protocol.Millis(time.Now()), protocol.Errorf(protocol.CodeSlowConsumer, "outbound backlog over the server's limit"))
 	c.queue = append(c.queue, msg)
@@ -346,6 +368,7 @@ func (c *Conn) writeFailed() {
 	c.ws.CloseNow()
 	c.mu.Lock()
 	c.closing, c.writing = true, false
+	c.dropOwnLocked()
 	c.queue, c.vol, c.queued = nil, nil, 0
 	c.mu.Unlock()
 }
@@ -402,6 +425,7 @@ func (c *Conn) take(buf []byte) (frame []byte, n int, closing bool) {
 		if !add(c.queue[i]) {
 			break
 		}
+		c.dequeuedLocked(c.queue[i])
 		c.queue[i] = nil
 	}
 	c.queue = c.queue[i:]
@@ -411,6 +435,9 @@ func (c *Conn) take(buf []byte) (frame []byte, n int, closing bool) {
 		for ; j < len(c.vol); j++ {
 			if !add(c.vol[j].msg) {
 				break
+			}
+			if c.vol[j].own {
+				c.releaseOwnLocked(len(c.vol[j].msg))
 			}
 		}
 		c.vol = c.vol[j:]

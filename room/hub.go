@@ -43,13 +43,20 @@ type Config struct {
 	Broker   Broker   // nil: a MemoryBroker
 	Presence Presence // nil: this node's counts are the totals
 
-	MaxQueueBytes   int           // a connection's unsent backlog limit; zero: 4 MiB
-	WriteTimeout    time.Duration // a write stalled this long closes with 4000; zero: 10s
-	PingInterval    time.Duration // a connection silent this long is pinged; zero: 25s
-	PingTimeout     time.Duration // zero: 10s
-	ViewersInterval time.Duration // how often viewer counts are sent; zero: 1s
-	MaxRoomsPerConn int           // zero: 16
-	FetchTimeout    time.Duration // snapshot and history reads; zero: 3s
+	MaxQueueBytes int // a connection's unsent backlog limit; zero: 4 MiB
+	// MaxNodeQueueBytes is the node's budget of queued bytes that one
+	// connection holds alone (see budget.go); zero: a quarter of
+	// GOMEMLIMIT if set, else 512 MiB.
+	MaxNodeQueueBytes int64
+	// SnapshotShareWindow is how long joins of a room at the same seq share
+	// one encoded snapshot (see snapshot.go); zero: 1s; negative: never.
+	SnapshotShareWindow time.Duration
+	WriteTimeout        time.Duration // a write stalled this long closes with 4000; zero: 10s
+	PingInterval        time.Duration // a connection silent this long is pinged; zero: 25s
+	PingTimeout         time.Duration // zero: 10s
+	ViewersInterval     time.Duration // how often viewer counts are sent; zero: 1s
+	MaxRoomsPerConn     int           // zero: 16
+	FetchTimeout        time.Duration // snapshot and history reads; zero: 3s
 	// VolatileInterval is the least time between two fan-outs of a room's
 	// volatile messages (stock, purchase ticker); zero: 50ms.
 	VolatileInterval time.Duration
@@ -64,6 +71,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxQueueBytes == 0 {
 		c.MaxQueueBytes = 4 << 20
+	}
+	if c.MaxNodeQueueBytes == 0 {
+		c.MaxNodeQueueBytes = defaultNodeQueueBytes()
+	}
+	if c.SnapshotShareWindow == 0 {
+		c.SnapshotShareWindow = time.Second
 	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 10 * time.Second
@@ -105,6 +118,7 @@ type Hub struct {
 	log       *slog.Logger
 	metrics   *metrics
 	writers   *writerPool
+	budget    *queueBudget
 
 	subMu      sync.Mutex      // serializes broker Subscribe/Unsubscribe
 	brokerSubs map[string]bool // rooms subscribed at the broker; under subMu
@@ -140,6 +154,8 @@ type hubRoom struct {
 
 	writers *writerPool
 	fan     fanout // scratch of the fan-out in progress
+
+	snap snapCache // the last encoded snapshot, shared by joins
 }
 
 // sub is one connection's subscription to a room.
@@ -150,6 +166,7 @@ type sub struct {
 	buf     []protocol.Envelope // events that arrived while pending
 	after   uint64              // events up to this seq are already covered
 	counted bool
+	closed  bool // the room was deleted while this join was pending
 }
 
 const maxPendingEvents = 4096
@@ -161,7 +178,10 @@ func NewHub(cfg Config) *Hub {
 	if ownBroker {
 		cfg.Broker = NewMemoryBroker()
 	}
+	budget := &queueBudget{max: cfg.MaxNodeQueueBytes}
+	registerBudgetGauge(cfg.Registerer, budget)
 	return &Hub{
+		budget:     budget,
 		ownBroker:  ownBroker,
 		cfg:        cfg,
 		src:        cfg.Source,
@@ -282,6 +302,10 @@ func (h *Hub) join(ctx context.Context, r *hubRoom, s *sub, since *uint64, reply
 	}
 	for attempt := 0; ; attempt++ {
 		r.mu.Lock()
+		if s.closed {
+			r.mu.Unlock()
+			return errRoomClosed(r.id)
+		}
 		s.pending, s.buf = true, nil
 		r.subs[s.c] = s
 		r.mu.Unlock()
@@ -307,6 +331,10 @@ func (h *Hub) join(ctx context.Context, r *hubRoom, s *sub, since *uint64, reply
 		}
 
 		r.mu.Lock()
+		if s.closed {
+			r.mu.Unlock()
+			return errRoomClosed(r.id)
+		}
 		if len(s.buf) >= maxPendingEvents && attempt < 3 {
 			r.mu.Unlock()
 			continue // events outran the fetch: fetch again
@@ -330,11 +358,10 @@ func (h *Hub) join(ctx context.Context, r *hubRoom, s *sub, since *uint64, reply
 		c := s.c
 		c.mu.Lock()
 		if reply != nil {
-			c.sendLocked(reply)
+			c.sendOwnLocked(reply)
 		}
 		if snap != nil {
-			snap.Viewers = r.viewersLocked()
-			c.sendLocked(protocol.Marshal(snap))
+			h.sendSnapshotLocked(r, c, snap)
 		} else {
 			for _, ev := range replay {
 				if ev.Seq > *since {
@@ -342,7 +369,7 @@ func (h *Hub) join(ctx context.Context, r *hubRoom, s *sub, since *uint64, reply
 				}
 			}
 			for _, p := range sn.Products {
-				c.sendVolatileLocked(r.id, protocol.StockKey(p.ID), protocol.Marshal(protocol.Stock{
+				c.sendVolatileOwnLocked(r.id, protocol.StockKey(p.ID), protocol.Marshal(protocol.Stock{
 					Type: protocol.TypeStock, Room: r.id, TS: sn.TS, Product: p.ID, Remaining: p.Remaining, V: p.V,
 				}))
 			}
@@ -450,6 +477,10 @@ func (h *Hub) HandleMessage(roomID string, data []byte) {
 		return
 	}
 	if env.Seq == 0 {
+		if env.Key == protocol.ClosedKey {
+			h.closeRoom(roomID, env.Msg)
+			return
+		}
 		h.volatile(r, env.Key, env.Msg)
 		return
 	}
@@ -572,6 +603,11 @@ func (h *Hub) repair(r *hubRoom) {
 // second, so viewers of a quiet room are not left behind.
 func (h *Hub) resync(ctx context.Context, r *hubRoom) {
 	snap, err := h.src.Snapshot(ctx, r.id)
+	if pe := (*protocol.Error)(nil); errors.As(err, &pe) && pe.Code == protocol.CodeNotFound {
+		// Deleted, and its room_closed was lost (the broker was down).
+		h.closeRoom(r.id, roomClosedMsg(r.id))
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
@@ -590,7 +626,9 @@ func (h *Hub) resync(ctx context.Context, r *hubRoom) {
 	}
 	for _, s := range r.subs {
 		if !s.pending {
-			s.c.Send(msg)
+			s.c.mu.Lock()
+			s.c.sendLocked(msg) // one buffer for the room: not charged to the budget
+			s.c.mu.Unlock()
 			s.after = snap.Seq
 		}
 	}

@@ -203,6 +203,18 @@ func (s *Server) handleGetRoom(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, snap)
 }
 
+// handleDeleteRoom deletes a room (its creator or an admin): 200
+// {"ok":true,"room"}, like the other DELETE routes. Viewers on every node
+// get room_closed; the orders stay readable until the retention.
+func (s *Server) handleDeleteRoom(w http.ResponseWriter, r *http.Request) {
+	s.api(w, r, func(ctx context.Context, who auth.Identity, room string) (int, any, error) {
+		if err := s.pins.DeleteRoom(ctx, who, room); err != nil {
+			return 0, nil, err
+		}
+		return http.StatusOK, map[string]any{"ok": true, "room": room}, nil
+	})
+}
+
 func (s *Server) handlePin(w http.ResponseWriter, r *http.Request) {
 	s.api(w, r, func(ctx context.Context, who auth.Identity, room string) (int, any, error) {
 		var body struct {

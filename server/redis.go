@@ -93,7 +93,7 @@ func newRedisBackend(cfg Config) (backend, error) {
 	}, []string{"op"})
 	cfg.Registry.MustRegister(rtt)
 	registerPoolMetrics(cfg.Registry, rdb, opt.PoolSize)
-	store := inventory.NewRedisStore(rdb, inventory.RedisConfig{Logger: cfg.Logger, Registerer: cfg.Registry, RoundTrips: rtt})
+	store := inventory.NewRedisStore(rdb, inventory.RedisConfig{Logger: cfg.Logger, Registerer: cfg.Registry, RoundTrips: rtt, OrderRetention: cfg.OrderRetention})
 	broker := room.NewRedisBroker(rdb, room.RedisBrokerConfig{Logger: cfg.Logger, Registerer: cfg.Registry, RoundTrips: rtt})
 	presence := room.NewRedisPresence(rdb, room.RedisPresenceConfig{Logger: cfg.Logger, RoundTrips: rtt})
 	return backend{

@@ -50,11 +50,17 @@ type Config struct {
 	// (LimitListener); zero: the open-file limit less the Redis pool and a
 	// reserve. Above that limit, New fails.
 	MaxTCPConns     int
-	MaxRoomsPerConn int           // zero: 16
-	MsgRate         float64       // client messages per second per connection; zero: 20; negative: unlimited
-	MsgBurst        int           // zero: 40
-	MaxFrame        int64         // largest client message in bytes; zero: 4096
-	MaxQueueBytes   int           // a connection's unsent backlog limit; zero: 4 MiB
+	MaxRoomsPerConn int     // zero: 16
+	MsgRate         float64 // client messages per second per connection; zero: 20; negative: unlimited
+	MsgBurst        int     // zero: 40
+	MaxFrame        int64   // largest client message in bytes; zero: 4096
+	MaxQueueBytes   int     // a connection's unsent backlog limit; zero: 4 MiB
+	// MaxNodeQueueBytes is the node's budget of queued bytes held by one
+	// connection alone (see room/budget.go); zero: a quarter of GOMEMLIMIT
+	// if set, else 512 MiB.
+	MaxNodeQueueBytes int64
+	// OrderRetention is how long orders are kept; zero: 30 days.
+	OrderRetention  time.Duration
 	WriteTimeout    time.Duration // a write stalled this long closes with 4000; zero: 10s
 	AuthTimeout     time.Duration // time to send auth when required; zero: 10s
 	RequestTimeout  time.Duration // store calls (purchases, creator actions); zero: 2s
@@ -192,16 +198,17 @@ func New(cfg Config) (*Server, error) {
 	s.registerLimitMetrics(cfg.Registry)
 	s.pins = pinning.New(s.store, cfg.Registry)
 	s.hub = room.NewHub(room.Config{
-		Source:           s.store,
-		Broker:           s.be.broker,
-		Presence:         s.be.presence,
-		MaxQueueBytes:    cfg.MaxQueueBytes,
-		WriteTimeout:     cfg.WriteTimeout,
-		ViewersInterval:  cfg.ViewersInterval,
-		VolatileInterval: cfg.VolatileInterval,
-		MaxRoomsPerConn:  cfg.MaxRoomsPerConn,
-		Logger:           cfg.Logger,
-		Registerer:       cfg.Registry,
+		Source:            s.store,
+		Broker:            s.be.broker,
+		Presence:          s.be.presence,
+		MaxQueueBytes:     cfg.MaxQueueBytes,
+		MaxNodeQueueBytes: cfg.MaxNodeQueueBytes,
+		WriteTimeout:      cfg.WriteTimeout,
+		ViewersInterval:   cfg.ViewersInterval,
+		VolatileInterval:  cfg.VolatileInterval,
+		MaxRoomsPerConn:   cfg.MaxRoomsPerConn,
+		Logger:            cfg.Logger,
+		Registerer:        cfg.Registry,
 	})
 	if err := s.hub.Run(); err != nil {
 		s.be.close()
@@ -237,7 +244,7 @@ func (s *Server) readyGauge() float64 {
 
 func newMemoryBackend(cfg Config) backend {
 	broker := room.NewMemoryBroker()
-	store := inventory.NewMemoryStore(inventory.MemoryConfig{Publisher: broker, Clock: cfg.Clock, Logger: cfg.Logger, Registerer: cfg.Registry})
+	store := inventory.NewMemoryStore(inventory.MemoryConfig{Publisher: broker, Clock: cfg.Clock, Logger: cfg.Logger, Registerer: cfg.Registry, OrderRetention: cfg.OrderRetention})
 	return backend{
 		store:  store,
 		broker: broker,
@@ -324,6 +331,7 @@ func (s *Server) routes() {
 	mux.HandleFunc("POST /dev/token", s.handleDevToken)
 	mux.HandleFunc("PUT /api/rooms/{room}", s.handlePutRoom)
 	mux.HandleFunc("GET /api/rooms/{room}", s.handleGetRoom)
+	mux.HandleFunc("DELETE /api/rooms/{room}", s.handleDeleteRoom)
 	mux.HandleFunc("POST /api/rooms/{room}/pin", s.handlePin)
 	mux.HandleFunc("DELETE /api/rooms/{room}/pin", s.handleUnpin)
 	mux.HandleFunc("POST /api/rooms/{room}/sales", s.handleStartSale)

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/liveserver/liveserver/inventory"
 	"github.com/liveserver/liveserver/server"
 )
 
@@ -47,6 +48,8 @@ type options struct {
 	drainTimeout, writeTimeout, volatileInterval                time.Duration
 	jwtMaxLifetime                                              time.Duration
 	seedDemo, dev, debugAddrPublic                              bool
+	maxNodeQueueBytes                                           int64
+	orderRetention                                              time.Duration
 
 	redisPassword string   // from LIVESERVER_REDIS_PASSWORD or -redis-password-file
 	warnings      []string // to log once the logger exists
@@ -89,6 +92,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.msgBurst, "msg-burst", 40, "client messages a connection may send in a burst above -msg-rate")
 	fs.Int64Var(&o.maxFrame, "max-frame", 4096, "largest client message in bytes; larger closes the connection with 1009")
 	fs.IntVar(&o.maxQueueBytes, "max-queue-bytes", 4<<20, "unsent bytes queued for one connection before it is closed as a slow consumer (4000)")
+	fs.Int64Var(&o.maxNodeQueueBytes, "max-node-queue-bytes", 0, "bytes queued on the node for single connections (replies, errors; not room messages, which are shared) before those with the largest backlogs are closed as slow consumers (4000); 0: a quarter of GOMEMLIMIT if set, else 512 MiB")
+	fs.DurationVar(&o.orderRetention, "order-retention", inventory.DefaultOrderRetention, "how long orders are kept (by their time), also those of deleted rooms; older ones are trimmed")
 	fs.DurationVar(&o.writeTimeout, "write-timeout", 10*time.Second, "a write to a client stalled this long closes it as a slow consumer (4000)")
 	fs.DurationVar(&o.volatileInterval, "volatile-interval", 50*time.Millisecond, "least time between two fan-outs of a room's stock and purchase-ticker messages (the latest of each goes); 1ms to 10s")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 10*time.Second, "on SIGINT/SIGTERM, time over which connections are closed with 1001 before exit")
@@ -130,6 +135,12 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if o.maxNodeQueueBytes < 0 {
+		return o, fmt.Errorf("-max-node-queue-bytes %d: want 0 (the default) or more", o.maxNodeQueueBytes)
+	}
+	if o.orderRetention <= 0 {
+		return o, fmt.Errorf("-order-retention %v: want a positive duration such as 720h", o.orderRetention)
 	}
 	if o.volatileInterval < time.Millisecond || o.volatileInterval > 10*time.Second {
 		return o, fmt.Errorf("-volatile-interval %v: want 1ms to 10s", o.volatileInterval)
@@ -252,24 +263,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		log.Warn(w)
 	}
 	cfg := server.Config{
-		JWTSecret:        o.jwtSecret,
-		JWTAudience:      o.jwtAudience,
-		JWTIssuer:        o.jwtIssuer,
-		JWTMaxLifetime:   o.jwtMaxLifetime,
-		RedisURL:         o.redis,
-		RedisPassword:    o.redisPassword,
-		PrivateMetrics:   o.metricsAddr != "",
-		MaxConns:         o.maxConns,
-		MaxTCPConns:      o.maxTCPConns,
-		MaxRoomsPerConn:  o.maxRoomsPerConn,
-		MsgRate:          o.msgRate,
-		MsgBurst:         o.msgBurst,
-		MaxFrame:         o.maxFrame,
-		MaxQueueBytes:    o.maxQueueBytes,
-		WriteTimeout:     o.writeTimeout,
-		VolatileInterval: o.volatileInterval,
-		SeedDemo:         o.seedDemo,
-		Logger:           log,
+		JWTSecret:         o.jwtSecret,
+		JWTAudience:       o.jwtAudience,
+		JWTIssuer:         o.jwtIssuer,
+		JWTMaxLifetime:    o.jwtMaxLifetime,
+		RedisURL:          o.redis,
+		RedisPassword:     o.redisPassword,
+		PrivateMetrics:    o.metricsAddr != "",
+		MaxConns:          o.maxConns,
+		MaxTCPConns:       o.maxTCPConns,
+		MaxRoomsPerConn:   o.maxRoomsPerConn,
+		MsgRate:           o.msgRate,
+		MsgBurst:          o.msgBurst,
+		MaxFrame:          o.maxFrame,
+		MaxQueueBytes:     o.maxQueueBytes,
+		MaxNodeQueueBytes: o.maxNodeQueueBytes,
+		OrderRetention:    o.orderRetention,
+		WriteTimeout:      o.writeTimeout,
+		VolatileInterval:  o.volatileInterval,
+		SeedDemo:          o.seedDemo,
+		Logger:            log,
 	}
 	if o.msgRate == 0 {
 		cfg.MsgRate = -1 // unlimited

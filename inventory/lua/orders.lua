@@ -1,7 +1,8 @@
 -- orders pages through the order stream: up to ARGV[4] + 1 entries after
 -- the order ARGV[3] ("" from the start); the extra entry tells Go whether
 -- there is a next page.
-if not room_exists() then
+-- A deleted room's orders stay readable until the retention trims them.
+if not room_exists() and redis.call('EXISTS', K_ORDERS) == 0 then
 	return result({'!', 'no_room'})
 end
 local start = '-'
