@@ -30,6 +30,7 @@ func runContract(t *testing.T, newStore storeFactory) {
 	t.Run("PinAndHistory", func(t *testing.T) { t.Parallel(); testPinAndHistory(t, newStore(t)) })
 	t.Run("Replace", func(t *testing.T) { t.Parallel(); testReplace(t, newStore(t)) })
 	t.Run("OrdersPaging", func(t *testing.T) { t.Parallel(); testOrdersPaging(t, newStore(t)) })
+	t.Run("DeleteRoom", func(t *testing.T) { t.Parallel(); testDeleteRoom(t, newStore(t)) })
 }
 
 var ctx = context.Background()
