@@ -37,7 +37,11 @@ func (h *Hub) closeRoom(roomID string, msg []byte) {
 		c.sendLocked(msg) // one buffer for the room: not charged to the budget
 		c.mu.Unlock()
 	}
+	// What the hub knew of the room ends with it: a room created again
+	// under the id starts at seq 0, and if joins in progress keep this
+	// hubRoom alive, its next join must take the new room's seq.
 	r.snap = snapCache{}
+	r.lastSeq, r.stale = 0, false
 	r.mu.Unlock()
 	gone := r.refs == 0
 	if gone {
