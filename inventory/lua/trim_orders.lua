@@ -5,8 +5,11 @@
 -- many orders it dropped (ARGV[4] means there may be more).
 local batch = tonumber(ARGV[4])
 local minid = NOW - tonumber(ARGV[3])
--- One entry more than the batch: when it is there, it is the first kept.
-local old = redis.call('XRANGE', K_ORDERS, '-', '(' .. minid .. '-0', 'COUNT', batch + 1)
+local old = {}
+if minid > 0 then -- a retention longer than the epoch keeps everything
+	-- One entry more than the batch: when it is there, it is the first kept.
+	old = redis.call('XRANGE', K_ORDERS, '-', '(' .. int(minid) .. '-0', 'COUNT', batch + 1)
+end
 local n = math.min(#old, batch)
 if n > 0 then
 	local ids = {}
@@ -22,7 +25,7 @@ if n > 0 then
 	if #ids > 0 then
 		redis.call('HDEL', K_ORDERIDX, unpack(ids))
 	end
-	local keep = minid .. '-0'
+	local keep = int(minid) .. '-0'
 	if #old > batch then
 		keep = old[batch + 1][1]
 	end
