@@ -159,6 +159,7 @@ func TestNodeQueueBudget(t *testing.T) {
 		}
 	}
 	eventually(t, "the stuck sockets gone", func() bool { return n.srv.Conns() == 1 })
+	t.Logf("budget %d B: %v budget closes, largest queued-bytes sample %v B", budget, closes, maxSeen)
 	if maxSeen > 2*budget {
 		t.Fatalf("queued bytes reached %v, over twice the budget %d", maxSeen, budget)
 	}
