@@ -31,10 +31,12 @@ func (h *Hub) closeRoom(roomID string, msg []byte) {
 			continue
 		}
 		c.mu.Lock()
+		// A connection leaving at this moment has dropped its subscription
+		// already; its Leave drops the reference and it gets no room_closed.
 		if c.removeSubLocked(roomID) != nil {
 			r.refs--
+			c.sendLocked(msg) // one buffer for the room: not charged to the budget
 		}
-		c.sendLocked(msg) // one buffer for the room: not charged to the budget
 		c.mu.Unlock()
 	}
 	// What the hub knew of the room ends with it: a room created again
