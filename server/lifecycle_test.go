@@ -420,3 +420,35 @@ func smallBufferClient() *http.Client {
 	}}
 	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
 }
+
+// Joins racing a DELETE: each viewer either joined and then got
+// room_closed, or its join was not_found; the node keeps no trace of the
+// room afterwards.
+func TestDeleteRoomRacingJoins(t *testing.T) {
+	n := startNode(t, server.Config{})
+	admin := n.token(t, "ad", "admin")
+	for round := range 5 {
+		room := fmt.Sprint("race", round)
+		n.putRoom(t, admin, room, 5)
+		viewers := make([]*client, 20)
+		for i := range viewers {
+			viewers[i] = dial(t, n.wsURL(), "")
+			viewers[i].send(msg{"type": "join", "room": room, "id": "j"})
+		}
+		if st := n.do(t, "DELETE", "/api/rooms/"+room, admin, nil, nil); st != 200 {
+			t.Fatalf("DELETE: %d", st)
+		}
+		for i, v := range viewers {
+			r := v.waitFor("join reply", func(m msg) bool { return m["type"] == "reply" && m["id"] == "j" })
+			if r["ok"] == true {
+				v.waitFor("room_closed", isType("room_closed"))
+			} else if errCode(r) != "not_found" {
+				t.Fatalf("round %d viewer %d: %v", round, i, r)
+			}
+		}
+		eventually(t, "no room left on the hub", func() bool { return metric(t, n, "liveserver_rooms") == 0 })
+		for _, v := range viewers {
+			v.ws.CloseNow()
+		}
+	}
+}
