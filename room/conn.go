@@ -9,6 +9,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/liveserver/liveserver/internal/wsock"
 	"github.com/liveserver/liveserver/protocol"
 )
 
@@ -23,10 +24,9 @@ import (
 // a few small buffers.
 // Anything may call Send and Close.
 type Conn struct {
-	hub  *Hub
-	ws   *websocket.Conn
-	sock *sock
-	id   uint64
+	hub *Hub
+	ws  socket // the client's WebSocket (internal/wsock)
+	id  uint64
 
 	mu         sync.Mutex
 	queue      [][]byte // ordered messages, oldest first
@@ -110,21 +110,11 @@ type AcceptOptions struct {
 // the hub. On error the response has been written. The caller must run
 // ReadLoop (usually in a new goroutine: the HTTP handler may return).
 func (h *Hub) Accept(w http.ResponseWriter, r *http.Request, opts AcceptOptions) (*Conn, error) {
-	sk := &sock{}
-	aopts := &websocket.AcceptOptions{OriginPatterns: opts.OriginPatterns}
-	for _, o := range opts.OriginPatterns {
-		if o == "*" {
-			aopts.InsecureSkipVerify = true
-		}
-	}
-	ws, err := websocket.Accept(&hijacker{ResponseWriter: w, sock: sk}, r, aopts)
+	ws, err := wsock.Accept(w, r, wsock.AcceptOptions{OriginPatterns: opts.OriginPatterns, ReadLimit: opts.ReadLimit})
 	if err != nil {
 		return nil, err
 	}
-	if opts.ReadLimit > 0 {
-		ws.SetReadLimit(opts.ReadLimit)
-	}
-	c := &Conn{hub: h, ws: ws, sock: sk, id: h.nextID.Add(1), done: make(chan struct{})}
+	c := &Conn{hub: h, ws: ws, id: h.nextID.Add(1), done: make(chan struct{})}
 	c.inCond = sync.NewCond(&c.inMu)
 	c.MarkRead()
 	if err := h.register(c); err != nil {
@@ -353,11 +343,11 @@ func (c *Conn) writeLoop(buf []byte) {
 			}
 			return
 		}
-		if err := c.sock.writeText(frame); err != nil {
+		if _, err := c.ws.WriteBatch(frame, true); err != nil {
 			c.writeFailed()
 			return
 		}
-		c.sent(n, len(frame)-frameHeadroom)
+		c.sent(n, len(frame)-wsock.Headroom)
 		buf = keepBuf(frame, buf)
 	}
 }
@@ -407,9 +397,9 @@ func (c *Conn) take(buf []byte) (frame []byte, n int, closing bool) {
 	if c.queued > 0 {
 		c.hub.metrics.queueDelay.Observe(time.Since(c.queueSince).Seconds())
 	}
-	buf = append(buf[:0], make([]byte, frameHeadroom)...)
+	buf = append(buf[:0], make([]byte, wsock.Headroom)...)
 	add := func(msg []byte) bool {
-		if n > 0 && len(buf)+1+len(msg) > maxFrameBatch+frameHeadroom {
+		if n > 0 && len(buf)+1+len(msg) > maxFrameBatch+wsock.Headroom {
 			return false
 		}
 		if n > 0 {

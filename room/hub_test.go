@@ -3,12 +3,9 @@ package room
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -19,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/liveserver/liveserver/internal/wsock"
 	"github.com/liveserver/liveserver/inventory"
 	"github.com/liveserver/liveserver/protocol"
 )
@@ -174,8 +172,8 @@ func TestConnBatchesAndConflates(t *testing.T) {
 	c.Send([]byte(`{"n":2}`))
 	frame, n, _ := c.take(nil)
 	want := `{"n":1}` + "\n" + `{"n":2}` + "\n" + `{"stock":2}` + "\n" + `{"viewers":1}` + "\n" + `{"stock":9}`
-	if string(frame[frameHeadroom:]) != want || n != 5 {
-		t.Fatalf("frame %q (%d messages), want %q", frame[frameHeadroom:], n, want)
+	if string(frame[wsock.Headroom:]) != want || n != 5 {
+		t.Fatalf("frame %q (%d messages), want %q", frame[wsock.Headroom:], n, want)
 	}
 	if c.queued != 0 {
 		t.Fatalf("queued bytes %d after taking everything", c.queued)
@@ -222,35 +220,6 @@ func TestHubThrottlesVolatile(t *testing.T) {
 	}
 	if seen > 10 {
 		t.Fatalf("%d stock messages for a burst of 200: not throttled", seen)
-	}
-}
-
-// writeText frames payloads of every length class as RFC 6455 says.
-func TestSockWriteTextFraming(t *testing.T) {
-	for _, n := range []int{0, 125, 126, 65535, 65536, 200000} {
-		server, client := net.Pipe()
-		s := &sock{conn: server}
-		payload := bytes.Repeat([]byte("a"), n)
-		go func() {
-			s.writeText(append(make([]byte, frameHeadroom), payload...))
-			server.Close()
-		}()
-		got, err := io.ReadAll(client)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var hdr []byte
-		switch {
-		case n <= 125:
-			hdr = []byte{0x81, byte(n)}
-		case n <= 65535:
-			hdr = []byte{0x81, 126, byte(n >> 8), byte(n)}
-		default:
-			hdr = append([]byte{0x81, 127}, binary.BigEndian.AppendUint64(nil, uint64(n))...)
-		}
-		if !bytes.Equal(got[:len(hdr)], hdr) || !bytes.Equal(got[len(hdr):], payload) {
-			t.Fatalf("payload of %d bytes: header %x, %d bytes in all", n, got[:min(len(got), 10)], len(got))
-		}
 	}
 }
 

@@ -91,7 +91,7 @@ func (h *Hub) sweep() {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for c := range h.conns {
-		if from := c.sock.since.Load(); from != 0 && now-from > stallLimit {
+		if from := c.ws.WriteStart(); from != 0 && now-from > stallLimit {
 			h.metrics.slowClosed.Inc()
 			h.log.Info("closing a connection whose writes stalled", "conn", c.id)
 			go c.ws.CloseNow() // unblocks the stalled write; the writer then ends

@@ -4,6 +4,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/liveserver/liveserver/internal/wsock"
 )
 
 // writerPool writes for connections whose sockets take the bytes at once.
@@ -185,28 +187,21 @@ func (c *Conn) writeTurn(buf []byte) []byte {
 			}
 			return frame
 		}
-		wire := encodeText(frame)
-		if !c.sock.mu.TryLock() {
-			// A control frame (pong, ping, close) is being written.
-			go c.finishWrite(frame, wire, n, false)
-			return newFrameBuf()
-		}
-		w, err := c.sock.writeNowLocked(wire)
+		done, err := c.ws.WriteBatch(frame, false)
 		if err != nil {
-			c.sock.mu.Unlock()
 			// Not here: CloseNow waits for a close handshake already under
 			// way (up to 15 s), and a worker serves many connections.
 			go c.writeFailed()
 			return keepBuf(frame, buf)
 		}
-		if w < len(wire) {
-			// The socket's buffer is full: the rest must follow before
-			// any other frame, so the lock goes with it.
-			go c.finishWrite(frame, wire[w:], n, true)
+		if !done {
+			// The socket is full, or a control frame is being written: the
+			// rest of the frame is left with the socket, and the frame
+			// buffer and the writing go to a goroutine of its own.
+			go c.finishWrite(frame, n)
 			return newFrameBuf()
 		}
-		c.sock.mu.Unlock()
-		c.sent(n, len(frame)-frameHeadroom)
+		c.sent(n, len(frame)-wsock.Headroom)
 		buf = keepBuf(frame, buf)
 	}
 	// More may be queued: back to the end of the line, still writing.
@@ -214,21 +209,16 @@ func (c *Conn) writeTurn(buf []byte) []byte {
 	return buf
 }
 
-// finishWrite is the writer goroutine of a connection whose frame did not
-// go at once: it writes the rest of the frame (holding the socket lock if
-// locked, else taking it), then carries on as the connection's writer.
-func (c *Conn) finishWrite(frame, rest []byte, n int, locked bool) {
+// finishWrite is the writer goroutine of a connection whose frame of n
+// messages did not go at once: it waits until the socket has written the
+// rest (Flush), then carries on as the connection's writer.
+func (c *Conn) finishWrite(frame []byte, n int) {
 	c.hub.metrics.handoffs.Inc()
-	if !locked {
-		c.sock.mu.Lock()
-	}
-	_, err := c.sock.writeLocked(rest)
-	c.sock.mu.Unlock()
-	if err != nil {
+	if err := c.ws.Flush(); err != nil {
 		c.writeFailed()
 		return
 	}
-	c.sent(n, len(frame)-frameHeadroom)
+	c.sent(n, len(frame)-wsock.Headroom)
 	c.writeLoop(frame)
 }
 
