@@ -18,7 +18,16 @@
 // empty, and a handler goroutine runs only while client messages wait. All
 // exported methods are safe for concurrent use.
 //
+// Writing: one writer per connection at a time, and only while Conn.writing
+// is set (under Conn.mu): a fan-out's list, a shard's ready list, a
+// worker's turn, or the connection's own writer goroutine; the writer
+// clears the flag under the same lock that finds the queue empty, so no
+// Send is missed. Only internal/wsock touches the socket (socket.go): a
+// frame the socket does not take whole at once stays with the socket and
+// the connection goes to its own goroutine, which waits in Flush. No lock
+// is ever released by a goroutine other than the one that took it.
+//
 // Lock order: Hub.subMu, then Hub.mu, then hubRoom.mu, then Conn.mu, then a
-// writer shard's mu. A socket's mu (sock.mu) is never taken with any of
-// them held.
+// writer shard's mu. The socket's own lock (inside internal/wsock) is
+// never taken with any of them held.
 package room

@@ -12,11 +12,12 @@ import (
 // Fanning one event out to 10,000 viewers used to start 10,000 writer
 // goroutines, each scheduled once to make one write(2) and end; here a few
 // long-lived workers (one per CPU) walk a ready list instead and write each
-// connection's frame with a non-blocking write. A connection whose socket
-// does not take the whole frame at once (its peer reads slowly), or whose
-// socket is busy with a control frame, or that is closing, is handed to a
-// goroutine of its own (Conn.writeLoop) until its queue is empty again, so
-// a slow peer never holds a worker.
+// connection's frame with a non-blocking write (internal/wsock; where the
+// platform has none, every frame takes the slow path). A connection whose
+// socket does not take the whole frame at once (its peer reads slowly), or
+// whose socket is busy with a control frame, or that is closing, is handed
+// to a goroutine of its own (Conn.writeLoop) until its queue is empty
+// again, so a slow peer never holds a worker.
 //
 // A connection is on a ready list, in a worker's hands or in its own writer
 // goroutine only while Conn.writing is set: one writer at a time, always.
