@@ -45,6 +45,12 @@ func (l smallBufListener) Accept() (net.Conn, error) {
 // The sockets are small on both sides so that a pause of a few
 // milliseconds fills them: most pauses make the pool hand the connection to
 // a goroutine of its own mid-frame, and the longer ones overflow the queue.
+// The client's receive buffer is set before it connects: set after (with
+// SetReadBuffer), the kernel drops data the window had already allowed,
+// and the stream crawls at retransmission timeouts; a consumer then gets
+// the ~600 events its sockets held and nothing more for seconds, with the
+// connection open, whatever the server does (a lost wake-up's symptom,
+// without one).
 func TestStopResumeUnderLoad(t *testing.T) {
 	const (
 		rounds    = 4
