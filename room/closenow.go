@@ -1,7 +1,6 @@
 package room
 
 import (
-	"encoding/binary"
 	"time"
 
 	"github.com/coder/websocket"
@@ -29,23 +28,8 @@ func (c *Conn) CloseNow(code websocket.StatusCode, reason string, final []byte) 
 	c.mu.Unlock()
 }
 
-// closeWithoutHandshake writes a close frame with code and reason straight
-// to the socket (RFC 6455 section 5.5.1; a server never masks) and drops
-// the connection.
+// closeWithoutHandshake writes a close frame with code and reason after
+// what is already on its way and drops the connection.
 func (c *Conn) closeWithoutHandshake(code websocket.StatusCode, reason string) {
-	if len(reason) > 123 {
-		reason = reason[:123]
-	}
-	frame := make([]byte, 4, 4+len(reason))
-	frame[0] = 0x88 // FIN, opcode close
-	frame[1] = byte(2 + len(reason))
-	binary.BigEndian.PutUint16(frame[2:], uint16(code))
-	frame = append(frame, reason...)
-	c.sock.mu.Lock()
-	if c.sock.conn != nil {
-		c.sock.conn.SetWriteDeadline(time.Now().Add(closeFrameTimeout))
-		c.sock.writeLocked(frame)
-	}
-	c.sock.mu.Unlock()
-	c.ws.CloseNow()
+	c.ws.CloseWithoutHandshake(code, reason, closeFrameTimeout)
 }

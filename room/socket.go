@@ -2,6 +2,7 @@ package room
 
 import (
 	"context"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -25,6 +26,9 @@ type socket interface {
 	Ping(ctx context.Context) error
 	// Close writes a close frame and waits (bounded) for the peer's.
 	Close(code websocket.StatusCode, reason string) error
+	// CloseWithoutHandshake writes a close frame, waiting at most timeout
+	// for the socket, and closes without waiting for the peer's answer.
+	CloseWithoutHandshake(code websocket.StatusCode, reason string, timeout time.Duration) error
 	// CloseNow closes the socket, ending any blocked write or read.
 	CloseNow() error
 	// WriteStart is when the write in progress began (unix nanos), 0 if

@@ -83,3 +83,12 @@ func (c *Conn) writeLocked(buf []byte) error {
 	}
 	return err
 }
+
+// CloseWithoutHandshake closes with code and reason. coder/websocket has no
+// close without the handshake, so here the handshake runs in the
+// background (the library bounds it: 5 s to write, 5 s to wait) and
+// timeout is not used.
+func (c *Conn) CloseWithoutHandshake(code websocket.StatusCode, reason string, timeout time.Duration) error {
+	go c.ws.Close(code, reason)
+	return nil
+}

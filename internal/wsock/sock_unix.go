@@ -5,6 +5,7 @@ package wsock
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -145,6 +146,33 @@ func (c *Conn) writeLocked(p []byte) error {
 		c.out.err = err
 	}
 	return err
+}
+
+// CloseWithoutHandshake writes a close frame with code and reason (after
+// the rest of an unfinished batch), giving the socket at most timeout to
+// take them, and closes the socket without waiting for the peer's answer.
+func (c *Conn) CloseWithoutHandshake(code websocket.StatusCode, reason string, timeout time.Duration) error {
+	frame := closeFrame(code, reason)
+	c.out.mu.Lock()
+	c.out.conn.SetWriteDeadline(time.Now().Add(timeout))
+	if c.finishLocked() == nil {
+		c.writeLocked(frame)
+	}
+	c.out.mu.Unlock()
+	return c.ws.CloseNow()
+}
+
+// closeFrame is a close frame with code and reason (RFC 6455 section
+// 5.5.1; a server never masks), the reason cut to the 123 bytes that fit.
+func closeFrame(code websocket.StatusCode, reason string) []byte {
+	if len(reason) > 123 {
+		reason = reason[:123]
+	}
+	frame := make([]byte, 4, 4+len(reason))
+	frame[0] = 0x88 // FIN, opcode close
+	frame[1] = byte(2 + len(reason))
+	binary.BigEndian.PutUint16(frame[2:], uint16(code))
+	return append(frame, reason...)
 }
 
 // writeNow writes as much of p as the socket takes without waiting and

@@ -325,3 +325,27 @@ func TestPeerClosesMidFrame(t *testing.T) {
 		t.Fatal("a ping after the failure succeeded")
 	}
 }
+
+// CloseWithoutHandshake puts the close frame on the wire after the batch
+// before it, and drops the socket without waiting for the peer's answer.
+func TestCloseWithoutHandshake(t *testing.T) {
+	if !rawWrites {
+		t.Skip("the close handshake runs in the background on this platform")
+	}
+	s := newServer(t)
+	nc, c := s.rawPeer(t)
+	send(t, c, []byte("last"))
+	if err := c.CloseWithoutHandshake(4008, "auth timeout", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(nc) // ends: the server dropped the socket
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append([]byte{0x81, 4}, "last"...)
+	want = append(want, 0x88, 2+12, 4008>>8, 4008&0xff)
+	want = append(want, "auth timeout"...)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("got % x, want % x", got, want)
+	}
+}
