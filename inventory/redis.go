@@ -113,8 +113,10 @@ const DefaultKeyPrefix = "liveserver:"
 // Purchases are queued and sent in pipelines by goroutines of the store,
 // each purchase still its own script (see redis_batch.go).
 //
-// Errors from Redis (down, timeouts) are returned wrapped in an error whose
-// Dependency method reports true. A RedisStore owns goroutines (the index
+// Errors from Redis (down, timeouts) are returned as a
+// *protocol.DependencyError: overloaded when the request's own time ran
+// out on this node (queued for a pipeline or a connection), else
+// unavailable. A RedisStore owns goroutines (the index
 // poller, the purchase pipelines) and its sale timers; Close ends them. It
 // does not close the Redis client.
 type RedisStore struct {
@@ -213,18 +215,6 @@ func (s *RedisStore) index() string { return s.prefix + "sale-timers" }
 
 func indexMember(room, saleID string) string { return room + ":" + saleID }
 
-// redisError is a failed Redis call; the server answers it unavailable.
-type redisError struct {
-	op  string
-	err error
-}
-
-func (e *redisError) Error() string { return "inventory: redis " + e.op + ": " + e.err.Error() }
-func (e *redisError) Unwrap() error { return e.err }
-
-// Dependency reports that the store's dependency failed, not the request.
-func (e *redisError) Dependency() bool { return true }
-
 // scriptReply is a script's answer after the transitions: vals are the
 // values after "ok", or reason and args after "!".
 type scriptReply struct {
@@ -245,13 +235,14 @@ func (s *RedisStore) run(ctx context.Context, op string, sc *redis.Script, room,
 	start := time.Now()
 	v, err := sc.Run(ctx, s.rdb, s.keys(room, req), argv...).Slice()
 	s.observe(op, start)
-	return s.reply(op, v, err)
+	return s.reply(ctx, op, v, err)
 }
 
-// reply reads a room script's answer v (or its error).
-func (s *RedisStore) reply(op string, v []any, err error) (scriptReply, error) {
+// reply reads a room script's answer v (or its error, a Redis call that
+// failed for the request of ctx).
+func (s *RedisStore) reply(ctx context.Context, op string, v []any, err error) (scriptReply, error) {
 	if err != nil {
-		return scriptReply{}, &redisError{op, err}
+		return scriptReply{}, protocol.DependencyFailed(ctx, op, err)
 	}
 	if len(v) < 2 {
 		return scriptReply{}, fmt.Errorf("inventory: %s: malformed script reply %v", op, v)
@@ -270,27 +261,28 @@ func (s *RedisStore) reply(op string, v []any, err error) (scriptReply, error) {
 }
 
 // refusal turns a script's refusal into the error MemoryStore returns in
-// the same case; subject is the product (or order id) the request named.
+// the same case (the constructors of errors.go); subject is the product
+// (or order id) the request named.
 func refusal(room, subject string, r scriptReply) error {
 	switch r.reason {
 	case "no_room":
 		return errNoRoom(room)
 	case "no_product":
-		return protocol.Errorf(protocol.CodeNotFound, "product %q is not in the catalog", subject)
+		return errNoProduct(subject)
 	case "sale_exists":
-		return protocol.Errorf(protocol.CodeBadRequest, "room already has a %s sale; stop it first", str(r.vals, 0))
+		return errSaleExists(str(r.vals, 0))
 	case "no_sale":
-		return protocol.Errorf(protocol.CodeNotFound, "no sale is scheduled or live")
+		return errNoSale()
 	case "sale_not_live":
-		return protocol.Errorf(protocol.CodeSaleNotLive, "the flash sale of this product has not started")
+		return errSaleNotLive()
 	case "limit":
-		return protocol.Errorf(protocol.CodeLimitExceeded, "at most %s per customer in this sale", str(r.vals, 0))
+		return errLimit(num(r.vals, 0))
 	case "sale_sold_out":
-		return protocol.Errorf(protocol.CodeSoldOut, "not enough left in the sale")
+		return errSaleSoldOut()
 	case "sold_out":
-		return protocol.Errorf(protocol.CodeSoldOut, "not enough stock")
+		return errSoldOut()
 	case "bad_after":
-		return protocol.Errorf(protocol.CodeBadRequest, "after: no order %q in this room", subject)
+		return errBadAfter(subject)
 	}
 	return fmt.Errorf("inventory: unknown script refusal %q", r.reason)
 }
@@ -503,7 +495,7 @@ func (s *RedisStore) Buy(ctx context.Context, req BuyRequest) (Receipt, error) {
 	}
 	start := time.Now()
 	v, err := s.buys.do(call)
-	return s.buyResult(req, start, v, err)
+	return s.buyResult(ctx, req, start, v, err)
 }
 
 // BuyAsync implements AsyncBuyer: the purchase is queued for a pipeline
@@ -518,14 +510,14 @@ func (s *RedisStore) BuyAsync(ctx context.Context, req BuyRequest, done func(Rec
 		return
 	}
 	start := time.Now()
-	call.done = func(v []any, err error) { done(s.buyResult(req, start, v, err)) }
+	call.done = func(v []any, err error) { done(s.buyResult(ctx, req, start, v, err)) }
 	s.buys.submit(call)
 }
 
 // buyCall validates a purchase and builds its script call.
 func (s *RedisStore) buyCall(ctx context.Context, req BuyRequest) (*buyCall, error) {
 	if req.Qty < 1 || req.Qty > protocol.MaxQty {
-		return nil, protocol.Errorf(protocol.CodeBadRequest, "qty must be from 1 to %d", protocol.MaxQty)
+		return nil, errBadQty()
 	}
 	buyer, _ := json.Marshal(MaskBuyer(req.User))
 	// One key per room, user and request id; the user's length keeps
@@ -538,9 +530,9 @@ func (s *RedisStore) buyCall(ctx context.Context, req BuyRequest) (*buyCall, err
 }
 
 // buyResult turns the script's answer into a receipt or an error.
-func (s *RedisStore) buyResult(req BuyRequest, start time.Time, v []any, err error) (Receipt, error) {
+func (s *RedisStore) buyResult(ctx context.Context, req BuyRequest, start time.Time, v []any, err error) (Receipt, error) {
 	s.observe("buy", start)
-	r, err := s.reply("buy", v, err)
+	r, err := s.reply(ctx, "buy", v, err)
 	if err != nil {
 		return Receipt{}, err
 	}
@@ -627,7 +619,7 @@ func (s *RedisStore) schedule(ctx context.Context, member string, due int64) err
 	}
 	s.observe("sale_index", start)
 	if err != nil {
-		return &redisError{"sale_index", err}
+		return protocol.DependencyFailed(ctx, "sale_index", err)
 	}
 	return nil
 }
@@ -725,7 +717,7 @@ func (s *RedisStore) pollOnce() error {
 	members, err := scriptDue.Run(ctx, s.rdb, []string{s.index()}, dueBatch, dueLease.Milliseconds()).StringSlice()
 	s.observe("sale_due", start)
 	if err != nil {
-		return &redisError{"sale_due", err}
+		return protocol.DependencyFailed(ctx, "sale_due", err)
 	}
 	for _, m := range members {
 		room, saleID, ok := strings.Cut(m, ":")

@@ -159,7 +159,8 @@ func ErrorMessage(ts int64, e *Error) []byte {
 		TS      int64  `json:"ts"`
 		Code    string `json:"code"`
 		Message string `json:"message"`
-	}{TypeError, ts, e.Code, e.Message})
+		Retry   int64  `json:"retry_after_ms,omitempty"`
+	}{TypeError, ts, e.Code, e.Message, e.RetryAfterMS})
 }
 
 // Pong encodes the answer to a ping.
