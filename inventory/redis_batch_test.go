@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/liveserver/liveserver/internal/redistest"
+	"github.com/liveserver/liveserver/internal/rkeys"
 	"github.com/liveserver/liveserver/inventory"
 	"github.com/liveserver/liveserver/protocol"
 )
@@ -90,7 +91,7 @@ func wantOverloaded(t *testing.T, what string, err, cause error) {
 
 func idemExists(t *testing.T, rdb *redis.Client, prefix, room, user, id string) bool {
 	t.Helper()
-	n, err := rdb.Exists(ctx, fmt.Sprintf("%s{room:%s}:idem:%d:%s:%s", prefix, room, len(user), user, id)).Result()
+	n, err := rdb.Exists(ctx, rkeys.New(prefix).Idempotency(room, user, id)).Result()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/liveserver/liveserver/internal/redistest"
+	"github.com/liveserver/liveserver/internal/rkeys"
 	"github.com/liveserver/liveserver/internal/testutil"
 	"github.com/liveserver/liveserver/inventory"
 	"github.com/liveserver/liveserver/protocol"
@@ -114,7 +115,7 @@ func mustPutSpec(t *testing.T, s inventory.Store, room string, spec inventory.Ro
 // subscribe returns the messages published on a room's channel.
 func subscribe(t *testing.T, rdb *redis.Client, prefix, room string) <-chan string {
 	t.Helper()
-	ps := rdb.Subscribe(ctx, prefix+"{room:"+room+"}:events")
+	ps := rdb.Subscribe(ctx, rkeys.New(prefix).Events(room))
 	t.Cleanup(func() { ps.Close() })
 	if _, err := ps.Receive(ctx); err != nil { // the confirmation
 		t.Fatal(err)
@@ -256,7 +257,7 @@ func TestRedisSaleTransitionsOnceAcrossNodes(t *testing.T) {
 	// The index soon holds nothing more: a node removes an entry just
 	// after the transition it made, in a command of its own.
 	testutil.EventuallyNil(t, "the index empties after the last transition", func() error {
-		n, err := rdb.ZCard(ctx, prefix+"sale-timers").Result()
+		n, err := rdb.ZCard(ctx, rkeys.New(prefix).SaleTimers()).Result()
 		if err == nil && n != 0 {
 			err = fmt.Errorf("index holds %d entries", n)
 		}
@@ -288,7 +289,7 @@ func TestRedisOrdersInStream(t *testing.T) {
 			}
 		}
 	}
-	entries, err := rdb.XRange(ctx, prefix+"{room:r1}:orders", "-", "+").Result()
+	entries, err := rdb.XRange(ctx, rkeys.New(prefix).RoomKey("r1", "orders"), "-", "+").Result()
 	if err != nil || len(entries) != 3 {
 		t.Fatalf("%d stream entries (%v), want 3", len(entries), err)
 	}
