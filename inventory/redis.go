@@ -120,12 +120,12 @@ type RedisConfig struct {
 // poller, the purchase pipelines) and its sale timers; Close ends them. It
 // does not close the Redis client.
 type RedisStore struct {
-	rdb    redis.UniversalClient
-	names  rkeys.Names
-	log    *slog.Logger
-	sales  *prometheus.CounterVec
-	rtt    *prometheus.HistogramVec
-	buys   *buyBatcher
+	rdb   redis.UniversalClient
+	names rkeys.Names
+	log   *slog.Logger
+	sales *prometheus.CounterVec
+	rtt   *prometheus.HistogramVec
+	buys  *buyBatcher
 
 	retention time.Duration
 
