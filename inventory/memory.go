@@ -192,7 +192,7 @@ func (s *MemoryStore) emitLocked(ctx context.Context, r *memRoom, ev protocol.Ev
 	}
 	s.appendLocked(ctx, r, func(seq uint64, ts int64) []byte {
 		ev.Room, ev.Seq, ev.TS = r.id, seq, ts
-		return protocol.Marshal(ev)
+		return protocol.EncodeEvent(ev)
 	}, now)
 }
 

@@ -85,13 +85,7 @@ func TestRedisEventJSONMatchesProtocol(t *testing.T) {
 		if err := json.Unmarshal(env.Msg, &ev); err != nil {
 			t.Fatalf("event %d %s: %v", i, env.Msg, err)
 		}
-		want := protocol.Marshal(ev)
-		if ev.Type == protocol.TypeCatalog && len(ev.Products) == 0 {
-			if !bytes.HasSuffix(env.Msg, []byte(`,"products":[]}`)) {
-				t.Fatalf("empty catalog %s: want products []", env.Msg)
-			}
-			want = append(want[:len(want)-1], `,"products":[]}`...)
-		}
+		want := protocol.EncodeEvent(ev) // an empty catalog with "products":[]
 		if !bytes.Equal(env.Msg, want) {
 			t.Errorf("event %d:\n got %s\nwant %s", i, env.Msg, want)
 		}
