@@ -620,7 +620,9 @@ func abs(x float64) float64 {
 // buy fires at startsAt (server clock) and retries the answers that ask
 // for it: sale_not_live (the sale is not live yet by the server's clock:
 // again with a new id, since that answer is remembered), rate_limited and
-// unavailable (again with the same id, since they are not).
+// unavailable (again with the same id, since they are not, after a
+// backoff), overloaded (again with the same id, after retry_after_ms plus
+// as much again of jitter, as the protocol asks).
 func (v *vconn) buy(startsAt int64) {
 	g := v.g
 	defer g.wg.Done()
@@ -685,6 +687,11 @@ func (v *vconn) buy(startsAt int64) {
 				busy++
 				retry = sleepCtx(g.ctx, time.Duration(25<<busy)*time.Millisecond)
 			}
+		case protocol.CodeOverloaded:
+			if busy < 8 {
+				busy++
+				retry = sleepCtx(g.ctx, retryAfter(r.Error.RetryAfterMS))
+			}
 		}
 		if !retry {
 			break
@@ -712,3 +719,14 @@ func (v *vconn) buy(startsAt int64) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// retryAfter is how long to wait before retrying an overloaded answer:
+// its retry_after_ms (1s when absent) plus up to as much again of random
+// jitter, so a crowd's retries spread out instead of returning as one
+// burst.
+func retryAfter(ms int64) time.Duration {
+	if ms <= 0 {
+		ms = 1000
+	}
+	return time.Duration(ms+rand.Int64N(ms+1)) * time.Millisecond
+}
