@@ -71,7 +71,7 @@ func Errorf(code, format string, args ...any) *Error {
 type DependencyError struct {
 	Op  string // the call, such as "buy" or "subscribe"
 	Err error
-	// Overloaded: the request ran out of time on this node (queued for a
+	// Overloaded: the request ran out of time (queued on this node for a
 	// pipeline or a connection, or its answer not read in time) rather
 	// than the dependency refusing or dropping the connection.
 	Overloaded bool
@@ -88,18 +88,24 @@ func (e *DependencyError) Error() string {
 func (e *DependencyError) Unwrap() error { return e.Err }
 
 // DependencyFailed wraps err, the failure of a call op made on behalf of a
-// request whose context is ctx. When ctx has ended and err is a timeout
-// (the context's own error, or a network deadline the context set), the
-// time ran out on this node: overloaded. Anything else (refused, reset,
-// EOF, a timeout the dependency's own read timeout caught while the
-// request still had time) says the dependency is unreachable: unavailable.
+// request whose context is ctx, and classifies it. A call that ran out of
+// time (the request's context ended, or a read or write on an open
+// connection hit its deadline) is overloaded: a saturated node, which
+// reads its answers late, and a dependency that answers late look alike
+// from here, and both ask the client to come back after a pause. A call
+// the dependency refused or dropped (refused, reset, EOF, a dial that
+// failed or timed out) is unavailable: the dependency is unreachable.
 func DependencyFailed(ctx context.Context, op string, err error) *DependencyError {
-	return &DependencyError{Op: op, Err: err, Overloaded: ctx.Err() != nil && isTimeout(err)}
+	return &DependencyError{Op: op, Err: err, Overloaded: outOfTime(ctx, err)}
 }
 
-func isTimeout(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return true
+func outOfTime(ctx context.Context, err error) bool {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return false // no connection: unreachable, however it failed
+	}
+	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true // the request's time is up (go-redis may say so as a pool timeout)
 	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()

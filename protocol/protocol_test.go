@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 )
@@ -189,7 +190,7 @@ func TestErrorCode(t *testing.T) {
 	t.Parallel()
 	done, cancel := context.WithCancel(context.Background())
 	cancel()
-	refused := errors.New("dial tcp: connection refused")
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}
 	for _, c := range []struct {
 		err  error
 		want string
@@ -198,10 +199,13 @@ func TestErrorCode(t *testing.T) {
 		{Errorf(CodeSoldOut, "x"), CodeSoldOut},
 		{fmt.Errorf("wrapped: %w", Errorf(CodeNotFound, "x")), CodeNotFound},
 		{DependencyFailed(context.Background(), "buy", refused), CodeUnavailable},
-		{DependencyFailed(done, "buy", refused), CodeUnavailable}, // not a timeout: Redis refused
+		{DependencyFailed(done, "buy", refused), CodeUnavailable}, // Redis refused
+		{DependencyFailed(context.Background(), "buy", errors.New("EOF")), CodeUnavailable},
 		{DependencyFailed(done, "buy", context.Canceled), CodeOverloaded},
-		{DependencyFailed(context.Background(), "buy", context.DeadlineExceeded), CodeUnavailable}, // the request still had time
+		{DependencyFailed(context.Background(), "buy", timeoutErr{}), CodeOverloaded}, // an answer read too late
 		{fmt.Errorf("join: %w", DependencyFailed(done, "snapshot", timeoutErr{})), CodeOverloaded},
+		{DependencyFailed(done, "buy", &net.OpError{Op: "dial", Net: "tcp", Err: timeoutErr{}}), CodeUnavailable}, // no connection
+		{DependencyFailed(context.Background(), "buy", &net.OpError{Op: "read", Net: "tcp", Err: timeoutErr{}}), CodeOverloaded},
 		{context.DeadlineExceeded, CodeOverloaded},
 		{errors.New("boom"), CodeInternal},
 	} {
