@@ -15,9 +15,11 @@
 //	<prefix>{room:<id>}:idem:<n>:<user>:<id>  a purchase's answer
 //	<prefix>{room:<id>}:events      pub/sub channel of the room's envelopes
 //	<prefix>{room:<id>}:viewers     hash of node -> viewer count
+//	<prefix>{room:<id>}:chat:<name> the room's chat (package chat)
 //	<prefix>sale-timers             sorted set of pending sale transitions
 //	<prefix>dev-token-secret        the development-mode token secret
 //	<prefix>node-mode               the mode the cluster's nodes run in
+//	<prefix>chat:handle-key         the key of users' chat handles
 //
 // What travels on the events channel is a protocol envelope
 // (protocol.SeqEnvelope, protocol.VolatileEnvelope), built by the memory
@@ -135,3 +137,10 @@ func globEscape(s string) string {
 	}
 	return b.String()
 }
+// ChatKey is one of a room's chat keys (package chat), in the room's slot
+// beside the shop's keys: "<prefix>{room:<id>}:chat:<name>".
+func (n Names) ChatKey(room, name string) string { return n.roomBase(room) + "chat:" + name }
+
+// ChatHandleKey holds the cluster's key for users' chat handles (outside
+// every room's slot).
+func (n Names) ChatHandleKey() string { return n.prefix + "chat:handle-key" }
