@@ -137,6 +137,7 @@ func globEscape(s string) string {
 	}
 	return b.String()
 }
+
 // ChatKey is one of a room's chat keys (package chat), in the room's slot
 // beside the shop's keys: "<prefix>{room:<id>}:chat:<name>".
 func (n Names) ChatKey(room, name string) string { return n.roomBase(room) + "chat:" + name }
