@@ -48,7 +48,7 @@ func BenchmarkMemoryPost(b *testing.B) {
 func BenchmarkRedisPost(b *testing.B) {
 	srv := redistest.Start(b)
 	prefix := "b-" + uuid.NewString() + ":"
-	rdb := newRedisClient(b, srv.Addr())
+	rdb := redistest.NewClient(b, srv.Addr())
 	inv := inventory.NewRedisStore(rdb, inventory.RedisConfig{KeyPrefix: prefix, TimerPoll: -1})
 	defer inv.Close()
 	benchPost(b, chat.NewRedisStore(rdb, chat.RedisConfig{KeyPrefix: prefix}), inv)

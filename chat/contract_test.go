@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/liveserver/liveserver/chat"
+	"github.com/liveserver/liveserver/internal/testutil"
 	"github.com/liveserver/liveserver/inventory"
 	"github.com/liveserver/liveserver/protocol"
 )
@@ -103,7 +104,7 @@ func (r *recorder) envelopes(room string) []protocol.Envelope {
 func (r *recorder) volatile(t *testing.T, room, prefix string, n int) []protocol.Envelope {
 	t.Helper()
 	var got []protocol.Envelope
-	poll(t, fmt.Sprintf("%d %q messages in %s", n, prefix, room), func() bool {
+	testutil.Eventually(t, fmt.Sprintf("%d %q messages in %s", n, prefix, room), func() bool {
 		got = got[:0]
 		for _, e := range r.envelopes(room) {
 			if e.Seq == 0 && strings.HasPrefix(e.Key, prefix) {
@@ -113,18 +114,6 @@ func (r *recorder) volatile(t *testing.T, room, prefix string, n int) []protocol
 		return len(got) >= n
 	})
 	return got
-}
-
-// poll waits for cond, failing after 10 s.
-func poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 var users = chatHandles()
@@ -741,7 +730,7 @@ func testDeletionsAreRoomEvents(t *testing.T, f factory) {
 	}
 	// The same events, in the same order, went to the room's channel.
 	var published []uint64
-	poll(t, "4 published events", func() bool {
+	testutil.Eventually(t, "4 published events", func() bool {
 		published = published[:0]
 		for _, e := range h.rec.envelopes("r1") {
 			if e.Seq != 0 {

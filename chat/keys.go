@@ -1,7 +1,9 @@
 package chat
 
-// Redis key and channel names, all in this one place so they can move to
-// the project's shared package of names. Every key of a room has the hash
+import "github.com/liveserver/liveserver/internal/rkeys"
+
+// Redis key and channel names, from the project's package of names
+// (internal/rkeys), in the order the chat's scripts use. Every key of a room has the hash
 // tag {room:<id>}: the chat's keys share a slot with the shop's, so one
 // script can number an event and change chat state atomically.
 //
@@ -10,18 +12,15 @@ package chat
 // while it exists), hist (the history list of envelopes) and the channel
 // events. The chat's own keys start with "chat:".
 
-// roomBase is the prefix of every key of room.
-func roomBase(prefix, room string) string { return prefix + "{room:" + room + "}:" }
-
 // Shop keys the chat's scripts share with inventory's.
-func metaKey(prefix, room string) string { return roomBase(prefix, room) + "meta" }
-func histKey(prefix, room string) string { return roomBase(prefix, room) + "hist" }
+func metaKey(prefix, room string) string { return rkeys.New(prefix).RoomKey(room, "meta") }
+func histKey(prefix, room string) string { return rkeys.New(prefix).RoomKey(room, "hist") }
 
 // eventsChannel is the room's pub/sub channel (room.RedisBroker subscribes).
-func eventsChannel(prefix, room string) string { return roomBase(prefix, room) + "events" }
+func eventsChannel(prefix, room string) string { return rkeys.New(prefix).Events(room) }
 
 // The chat's keys of a room.
-func chatKey(prefix, room, name string) string { return roomBase(prefix, room) + "chat:" + name }
+func chatKey(prefix, room, name string) string { return rkeys.New(prefix).ChatKey(room, name) }
 
 // chatKeys are the fixed keys of every chat script, in the order
 // lua/common.lua unpacks them, followed by the user's key and the
@@ -50,4 +49,4 @@ func chatKeys(prefix, room, handle, req string) []string {
 }
 
 // handleKeyName holds the cluster's handle key (outside every room's slot).
-func handleKeyName(prefix string) string { return prefix + "chat:handle-key" }
+func handleKeyName(prefix string) string { return rkeys.New(prefix).ChatHandleKey() }

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/liveserver/liveserver/inventory"
+	"github.com/liveserver/liveserver/protocol"
 )
 
 // Every operation is one Lua script (lua/*.lua, each preceded by
@@ -62,8 +63,8 @@ var (
 
 // RedisConfig configures a RedisStore.
 type RedisConfig struct {
-	// KeyPrefix starts every key and channel; zero: inventory's default.
-	// It must be the inventory.RedisStore's prefix: the chat shares its
+	// KeyPrefix starts every key and channel (internal/rkeys), used as it
+	// is. It must be the inventory.RedisStore's prefix: the chat shares its
 	// rooms' seq, history and channel.
 	KeyPrefix string
 	Logger    *slog.Logger // nil: discard
@@ -72,7 +73,8 @@ type RedisConfig struct {
 // RedisStore keeps the chat of every room in Redis, beside the room's shop
 // (see keys.go), so every node enforces the same state. It holds no
 // goroutines; it does not close the Redis client. Errors from Redis are
-// wrapped in an error whose Dependency method reports true.
+// *protocol.DependencyError (unavailable, or overloaded when the request's
+// time ran out).
 type RedisStore struct {
 	rdb    redis.UniversalClient
 	prefix string
@@ -91,9 +93,6 @@ var _ Store = (*RedisStore)(nil)
 
 // NewRedisStore returns a store on rdb.
 func NewRedisStore(rdb redis.UniversalClient, cfg RedisConfig) *RedisStore {
-	if cfg.KeyPrefix == "" {
-		cfg.KeyPrefix = inventory.DefaultKeyPrefix
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -103,36 +102,21 @@ func NewRedisStore(rdb redis.UniversalClient, cfg RedisConfig) *RedisStore {
 // LoadHandleKey returns the cluster's handle key, creating it at random if
 // no node did yet (SET NX, so every node ends with the same key).
 func LoadHandleKey(ctx context.Context, rdb redis.UniversalClient, prefix string) ([]byte, error) {
-	if prefix == "" {
-		prefix = inventory.DefaultKeyPrefix
-	}
 	k := make([]byte, KeyLen)
 	_, _ = rand.Read(k)
 	name := handleKeyName(prefix)
 	if err := rdb.SetNX(ctx, name, k, 0).Err(); err != nil {
-		return nil, &redisError{"handle key", err}
+		return nil, protocol.DependencyFailed(ctx, "chat handle key", err)
 	}
 	got, err := rdb.Get(ctx, name).Bytes()
 	if err != nil {
-		return nil, &redisError{"handle key", err}
+		return nil, protocol.DependencyFailed(ctx, "chat handle key", err)
 	}
 	if len(got) != KeyLen {
 		return nil, fmt.Errorf("chat: the handle key at %s is %d bytes, want %d", name, len(got), KeyLen)
 	}
 	return got, nil
 }
-
-// redisError is a failed Redis call; the edge answers it unavailable.
-type redisError struct {
-	op  string
-	err error
-}
-
-func (e *redisError) Error() string { return "chat: redis " + e.op + ": " + e.err.Error() }
-func (e *redisError) Unwrap() error { return e.err }
-
-// Dependency reports that the store's dependency failed, not the request.
-func (e *redisError) Dependency() bool { return true }
 
 func newRequestKey() string { return uuid.NewString() }
 
@@ -142,7 +126,7 @@ func (s *RedisStore) run(ctx context.Context, op string, sc *redis.Script, room,
 	argv := append([]any{room, eventsChannel(s.prefix, room)}, args...)
 	v, err := sc.Run(ctx, s.rdb, chatKeys(s.prefix, room, handle, req), argv...).Slice()
 	if err != nil {
-		return nil, "", &redisError{op, err}
+		return nil, "", protocol.DependencyFailed(ctx, "chat "+op, err)
 	}
 	if len(v) < 1 {
 		return nil, "", fmt.Errorf("chat: %s: malformed script reply %v", op, v)

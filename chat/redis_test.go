@@ -3,7 +3,6 @@ package chat_test
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
@@ -11,18 +10,8 @@ import (
 	"github.com/liveserver/liveserver/chat"
 	"github.com/liveserver/liveserver/internal/redistest"
 	"github.com/liveserver/liveserver/inventory"
+	"github.com/liveserver/liveserver/protocol"
 )
-
-func newRedisClient(tb testing.TB, addr string) *redis.Client {
-	tb.Helper()
-	// As the server configures it: short timeouts, few retries.
-	rdb := redis.NewClient(&redis.Options{
-		Addr: addr, DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second,
-		DialerRetries: 1, MaxRetries: 2, MaxRetryBackoff: 100 * time.Millisecond, ContextTimeoutEnabled: true,
-	})
-	tb.Cleanup(func() { rdb.Close() })
-	return rdb
-}
 
 // subscribe records every message of the prefix's room channels until the
 // test ends.
@@ -50,13 +39,13 @@ func TestRedisContract(t *testing.T) {
 	srv := redistest.Start(t)
 	runContract(t, func(t *testing.T, nodes int) *harness {
 		prefix := "t-" + uuid.NewString() + ":"
-		rdb := newRedisClient(t, srv.Addr())
+		rdb := redistest.NewClient(t, srv.Addr())
 		inv := inventory.NewRedisStore(rdb, inventory.RedisConfig{KeyPrefix: prefix, TimerPoll: -1})
 		t.Cleanup(func() { inv.Close() })
 		h := &harness{inv: inv, rec: newRecorder()}
 		subscribe(t, rdb, prefix, h.rec)
 		for range nodes {
-			h.stores = append(h.stores, chat.NewRedisStore(newRedisClient(t, srv.Addr()), chat.RedisConfig{KeyPrefix: prefix}))
+			h.stores = append(h.stores, chat.NewRedisStore(redistest.NewClient(t, srv.Addr()), chat.RedisConfig{KeyPrefix: prefix}))
 		}
 		return h
 	})
@@ -66,23 +55,23 @@ func TestRedisContract(t *testing.T) {
 func TestLoadHandleKey(t *testing.T) {
 	srv := redistest.Start(t)
 	prefix := "t-" + uuid.NewString() + ":"
-	k1, err := chat.LoadHandleKey(ctx, newRedisClient(t, srv.Addr()), prefix)
+	k1, err := chat.LoadHandleKey(ctx, redistest.NewClient(t, srv.Addr()), prefix)
 	if err != nil || len(k1) != chat.KeyLen {
 		t.Fatalf("LoadHandleKey = %x, %v", k1, err)
 	}
-	k2, err := chat.LoadHandleKey(ctx, newRedisClient(t, srv.Addr()), prefix)
+	k2, err := chat.LoadHandleKey(ctx, redistest.NewClient(t, srv.Addr()), prefix)
 	if err != nil || string(k1) != string(k2) {
 		t.Fatalf("second node's key %x, %v; want %x", k2, err, k1)
 	}
-	k3, err := chat.LoadHandleKey(ctx, newRedisClient(t, srv.Addr()), "t-"+uuid.NewString()+":")
+	k3, err := chat.LoadHandleKey(ctx, redistest.NewClient(t, srv.Addr()), "t-"+uuid.NewString()+":")
 	if err != nil || string(k3) == string(k1) {
 		t.Fatalf("another cluster's key %x, %v", k3, err)
 	}
 	srv.Kill()
-	if _, err := chat.LoadHandleKey(ctx, newRedisClient(t, srv.Addr()), prefix); err == nil {
+	if _, err := chat.LoadHandleKey(ctx, redistest.NewClient(t, srv.Addr()), prefix); err == nil {
 		t.Fatal("no error with Redis down")
-	} else if d, ok := err.(interface{ Dependency() bool }); !ok || !d.Dependency() {
-		t.Fatalf("error %v does not say the dependency failed", err)
+	} else if protocol.ErrorCode(err) != protocol.CodeUnavailable {
+		t.Fatalf("error %v: want unavailable", err)
 	}
 }
 
@@ -92,7 +81,7 @@ func TestRedisDown(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	prefix := "t-" + uuid.NewString() + ":"
-	rdb := newRedisClient(t, srv.Addr())
+	rdb := redistest.NewClient(t, srv.Addr())
 	inv := inventory.NewRedisStore(rdb, inventory.RedisConfig{KeyPrefix: prefix, TimerPoll: -1})
 	t.Cleanup(func() { inv.Close() })
 	h := &harness{inv: inv}
@@ -101,10 +90,7 @@ func TestRedisDown(t *testing.T) {
 	a := viewer("r1", "v")
 	post(t, s, "r1", a, "before")
 	srv.Kill()
-	dependency := func(err error) bool {
-		d, ok := err.(interface{ Dependency() bool })
-		return ok && d.Dependency()
-	}
+	dependency := func(err error) bool { return protocol.ErrorCode(err) == protocol.CodeUnavailable }
 	_, err := s.Post(ctx, chat.Post{Room: "r1", Author: a, Text: "after"})
 	if !dependency(err) {
 		t.Fatalf("Post with Redis down: %v", err)

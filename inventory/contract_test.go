@@ -2,7 +2,6 @@ package inventory_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -48,13 +47,11 @@ func mustPut(t *testing.T, s inventory.Store, room string, stock ...int64) {
 	}
 }
 
+// code is the client's code of err, "" for none, "other: ..." for an
+// error a client would see as internal.
 func code(err error) string {
-	var pe *protocol.Error
-	if errors.As(err, &pe) {
-		return pe.Code
-	}
-	if err == nil {
-		return ""
+	if c := protocol.ErrorCode(err); c != protocol.CodeInternal {
+		return c
 	}
 	return "other: " + err.Error()
 }

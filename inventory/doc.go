@@ -7,6 +7,9 @@
 //
 // A Store does each operation as one atomic step and publishes the events it
 // causes, as protocol envelopes, to its Publisher (MemoryStore) or through
-// Redis (RedisStore). Both implement Store and pass the same contract suite.
+// Redis (RedisStore). Both implement Store and pass the same contract suite,
+// refuse with the same errors (errors.go) and publish the same envelopes
+// (a contract test compares the Lua scripts' bytes with the memory
+// store's). A RedisStore's key and channel names come from internal/rkeys.
 // All methods are safe for concurrent use.
 package inventory

@@ -192,7 +192,7 @@ func (s *MemoryStore) emitLocked(ctx context.Context, r *memRoom, ev protocol.Ev
 	}
 	s.appendLocked(ctx, r, func(seq uint64, ts int64) []byte {
 		ev.Room, ev.Seq, ev.TS = r.id, seq, ts
-		return protocol.Marshal(ev)
+		return protocol.EncodeEvent(ev)
 	}, now)
 }
 
@@ -299,7 +299,7 @@ func (s *MemoryStore) Pin(ctx context.Context, id, product string) error {
 	}
 	i, ok := r.index[product]
 	if !ok {
-		return protocol.Errorf(protocol.CodeNotFound, "product %q is not in the catalog", product)
+		return errNoProduct(product)
 	}
 	r.pinned = product
 	p := r.products[i]
@@ -343,10 +343,10 @@ func (s *MemoryStore) StartSale(ctx context.Context, id string, spec SaleSpec) (
 	now := s.clock.Now()
 	s.advanceSaleLocked(ctx, r, now)
 	if r.sale != nil {
-		return protocol.Sale{}, protocol.Errorf(protocol.CodeBadRequest, "room already has a %s sale; stop it first", r.sale.State)
+		return protocol.Sale{}, errSaleExists(r.sale.State)
 	}
 	if _, ok := r.index[spec.Product]; !ok {
-		return protocol.Sale{}, protocol.Errorf(protocol.CodeNotFound, "product %q is not in the catalog", spec.Product)
+		return protocol.Sale{}, errNoProduct(spec.Product)
 	}
 	sale := spec.newSale(uuid.NewString(), now)
 	r.sale = &sale
@@ -360,25 +360,6 @@ func (s *MemoryStore) StartSale(ctx context.Context, id string, spec SaleSpec) (
 	}
 	r.saleStops = append(r.saleStops, s.clock.AfterFunc(at(sale.EndsAt), func() { s.tick(id, sale.ID) }))
 	return sale, nil
-}
-
-// Validate checks a sale spec; errors are bad_request.
-func (sp SaleSpec) Validate() error {
-	switch {
-	case !ValidProductID(sp.Product):
-		return protocol.Errorf(protocol.CodeBadRequest, "invalid product id")
-	case sp.Price < 0 || sp.Price > protocol.MaxAmount:
-		return protocol.Errorf(protocol.CodeBadRequest, "price must be an integer from 0 to %d", int64(protocol.MaxAmount))
-	case sp.Quantity < 1 || sp.Quantity > protocol.MaxAmount:
-		return protocol.Errorf(protocol.CodeBadRequest, "quantity must be at least 1")
-	case sp.PerUserLimit < 1 || sp.PerUserLimit > protocol.MaxAmount:
-		return protocol.Errorf(protocol.CodeBadRequest, "per_user_limit must be at least 1")
-	case sp.DurationMS < 1 || sp.DurationMS > protocol.MaxDuration:
-		return protocol.Errorf(protocol.CodeBadRequest, "duration_ms must be from 1 to %d", protocol.MaxDuration)
-	case sp.StartsInMS < 0 || sp.StartsInMS > protocol.MaxStartsIn:
-		return protocol.Errorf(protocol.CodeBadRequest, "starts_in_ms must be from 0 to %d", protocol.MaxStartsIn)
-	}
-	return nil
 }
 
 func (sp SaleSpec) newSale(id string, now time.Time) protocol.Sale {
@@ -454,7 +435,7 @@ func (s *MemoryStore) StopSale(ctx context.Context, id string) (protocol.Sale, e
 	now := s.clock.Now()
 	s.advanceSaleLocked(ctx, r, now)
 	if r.sale == nil {
-		return protocol.Sale{}, protocol.Errorf(protocol.CodeNotFound, "no sale is scheduled or live")
+		return protocol.Sale{}, errNoSale()
 	}
 	sale := *r.sale
 	sale.State = protocol.SaleEnded
@@ -466,7 +447,7 @@ func (s *MemoryStore) StopSale(ctx context.Context, id string) (protocol.Sale, e
 // decrement, order and stock message in one step under the room's lock.
 func (s *MemoryStore) Buy(ctx context.Context, req BuyRequest) (Receipt, error) {
 	if req.Qty < 1 || req.Qty > protocol.MaxQty {
-		return Receipt{}, protocol.Errorf(protocol.CodeBadRequest, "qty must be from 1 to %d", protocol.MaxQty)
+		return Receipt{}, errBadQty()
 	}
 	r, err := s.room(req.Room)
 	if err != nil {
@@ -500,7 +481,7 @@ func (s *MemoryStore) Buy(ctx context.Context, req BuyRequest) (Receipt, error) 
 func (s *MemoryStore) buyLocked(ctx context.Context, r *memRoom, req BuyRequest, now time.Time) (Receipt, *protocol.Error) {
 	i, ok := r.index[req.Product]
 	if !ok {
-		return Receipt{}, protocol.Errorf(protocol.CodeNotFound, "product %q is not in the catalog", req.Product)
+		return Receipt{}, errNoProduct(req.Product)
 	}
 	s.advanceSaleLocked(ctx, r, now)
 	p := &r.products[i]
@@ -509,19 +490,19 @@ func (s *MemoryStore) buyLocked(ctx context.Context, r *memRoom, req BuyRequest,
 	sale := r.sale
 	if sale != nil && sale.Product == req.Product {
 		if sale.State != protocol.SaleLive {
-			return Receipt{}, protocol.Errorf(protocol.CodeSaleNotLive, "the flash sale of this product has not started")
+			return Receipt{}, errSaleNotLive()
 		}
 		if r.saleUsers[req.User]+req.Qty > sale.PerUserLimit {
-			return Receipt{}, protocol.Errorf(protocol.CodeLimitExceeded, "at most %d per customer in this sale", sale.PerUserLimit)
+			return Receipt{}, errLimit(sale.PerUserLimit)
 		}
 		if sale.Sold+req.Qty > sale.Quantity || p.Remaining < req.Qty {
-			return Receipt{}, protocol.Errorf(protocol.CodeSoldOut, "not enough left in the sale")
+			return Receipt{}, errSaleSoldOut()
 		}
 		price, saleID = sale.Price, &sale.ID
 	} else {
 		sale = nil
 		if p.Remaining < req.Qty {
-			return Receipt{}, protocol.Errorf(protocol.CodeSoldOut, "not enough stock")
+			return Receipt{}, errSoldOut()
 		}
 	}
 	p.Remaining -= req.Qty

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/liveserver/liveserver/internal/rkeys"
 	"github.com/liveserver/liveserver/protocol"
 )
 
@@ -74,8 +75,10 @@ const (
 
 // RedisConfig configures a RedisStore. Zero values mean the defaults given.
 type RedisConfig struct {
-	// KeyPrefix starts every key and pub/sub channel; zero: "liveserver:".
-	// All nodes of a cluster (and their RedisBroker) must use the same.
+	// KeyPrefix starts every key and pub/sub channel (internal/rkeys names
+	// them), used as it is: the server passes its configured prefix. All
+	// nodes of a cluster (and their RedisBroker and RedisPresence) must use
+	// the same; another prefix on the same Redis is another cluster.
 	KeyPrefix string
 	// TimerPoll is how often the node looks for sale transitions that fell
 	// due in the cluster's index, whichever node started the sale; zero:
@@ -97,33 +100,32 @@ type RedisConfig struct {
 	OrderRetention time.Duration
 }
 
-// DefaultKeyPrefix is the key prefix when none is configured.
-const DefaultKeyPrefix = "liveserver:"
-
 // RedisStore keeps every room in Redis, so that any number of nodes serve
 // the same rooms. Every operation is one Lua script on the room's keys, which
 // share the hash tag {room:<id>}; events are published by the same scripts
-// on the room's channel, KeyPrefix + "{room:<id>}:events".
+// on the room's channel (internal/rkeys names them all).
 //
 // Sale transitions happen once across the cluster: the node that starts a
 // sale sets timers, and every node polls a shared index of pending
-// transitions (KeyPrefix + "sale-timers") so they happen even if that node
+// transitions (rkeys SaleTimers) so they happen even if that node
 // died; the tick script lets only the first caller move the sale.
 //
 // Purchases are queued and sent in pipelines by goroutines of the store,
 // each purchase still its own script (see redis_batch.go).
 //
-// Errors from Redis (down, timeouts) are returned wrapped in an error whose
-// Dependency method reports true. A RedisStore owns goroutines (the index
+// Errors from Redis (down, timeouts) are returned as a
+// *protocol.DependencyError: overloaded when the request's own time ran
+// out on this node (queued for a pipeline or a connection), else
+// unavailable. A RedisStore owns goroutines (the index
 // poller, the purchase pipelines) and its sale timers; Close ends them. It
 // does not close the Redis client.
 type RedisStore struct {
-	rdb    redis.UniversalClient
-	prefix string
-	log    *slog.Logger
-	sales  *prometheus.CounterVec
-	rtt    *prometheus.HistogramVec
-	buys   *buyBatcher
+	rdb   redis.UniversalClient
+	names rkeys.Names
+	log   *slog.Logger
+	sales *prometheus.CounterVec
+	rtt   *prometheus.HistogramVec
+	buys  *buyBatcher
 
 	retention time.Duration
 
@@ -139,9 +141,6 @@ var _ Store = (*RedisStore)(nil)
 // NewRedisStore returns a store on rdb and starts its poller; the caller
 // must call Close, and closes rdb itself afterwards.
 func NewRedisStore(rdb redis.UniversalClient, cfg RedisConfig) *RedisStore {
-	if cfg.KeyPrefix == "" {
-		cfg.KeyPrefix = DefaultKeyPrefix
-	}
 	if cfg.TimerPoll == 0 {
 		cfg.TimerPoll = 150 * time.Millisecond
 	}
@@ -155,7 +154,7 @@ func NewRedisStore(rdb redis.UniversalClient, cfg RedisConfig) *RedisStore {
 		cfg.OrderRetention = DefaultOrderRetention
 	}
 	s := &RedisStore{
-		rdb: rdb, prefix: cfg.KeyPrefix, log: cfg.Logger,
+		rdb: rdb, names: rkeys.New(cfg.KeyPrefix), log: cfg.Logger,
 		sales: NewSaleMetric(cfg.Registerer), rtt: cfg.RoundTrips,
 		timers:    make(map[string]*time.Timer),
 		done:      make(chan struct{}),
@@ -190,40 +189,12 @@ func (s *RedisStore) Close() error {
 	return nil
 }
 
-// Keys. Every key of a room has the hash tag {room:<id>}; the order is the
-// one lua/common.lua unpacks.
-func (s *RedisStore) roomBase(room string) string { return s.prefix + "{room:" + room + "}:" }
-
-func (s *RedisStore) keys(room, req string) []string {
-	b := s.roomBase(room)
-	k := []string{b + "meta", b + "products", b + "pinfo", b + "price", b + "stock", b + "ver",
-		b + "sale", b + "saleusers", b + "hist", b + "orders", b + "orderidx"}
-	if req != "" {
-		k = append(k, b+req)
-	}
-	return k
-}
-
-func (s *RedisStore) channel(room string) string { return s.roomBase(room) + "events" }
-
 // index is the sorted set of pending sale transitions, "<room>:<sale id>"
 // by instant. It is outside every room's slot; it is written by Go, never
 // by a room script.
-func (s *RedisStore) index() string { return s.prefix + "sale-timers" }
+func (s *RedisStore) index() string { return s.names.SaleTimers() }
 
 func indexMember(room, saleID string) string { return room + ":" + saleID }
-
-// redisError is a failed Redis call; the server answers it unavailable.
-type redisError struct {
-	op  string
-	err error
-}
-
-func (e *redisError) Error() string { return "inventory: redis " + e.op + ": " + e.err.Error() }
-func (e *redisError) Unwrap() error { return e.err }
-
-// Dependency reports that the store's dependency failed, not the request.
-func (e *redisError) Dependency() bool { return true }
 
 // scriptReply is a script's answer after the transitions: vals are the
 // values after "ok", or reason and args after "!".
@@ -238,20 +209,21 @@ func (s *RedisStore) observe(op string, start time.Time) {
 	}
 }
 
-// run runs a room script. req names the request's idempotency key, "" for
+// run runs a room script. req is the request's key (requestKey), "" for
 // none.
 func (s *RedisStore) run(ctx context.Context, op string, sc *redis.Script, room, req string, args ...any) (scriptReply, error) {
-	argv := append([]any{room, s.channel(room)}, args...)
+	argv := append([]any{room, s.names.Events(room)}, args...)
 	start := time.Now()
-	v, err := sc.Run(ctx, s.rdb, s.keys(room, req), argv...).Slice()
+	v, err := sc.Run(ctx, s.rdb, s.names.RoomKeys(room, req), argv...).Slice()
 	s.observe(op, start)
-	return s.reply(op, v, err)
+	return s.reply(ctx, op, v, err)
 }
 
-// reply reads a room script's answer v (or its error).
-func (s *RedisStore) reply(op string, v []any, err error) (scriptReply, error) {
+// reply reads a room script's answer v (or its error, a Redis call that
+// failed for the request of ctx).
+func (s *RedisStore) reply(ctx context.Context, op string, v []any, err error) (scriptReply, error) {
 	if err != nil {
-		return scriptReply{}, &redisError{op, err}
+		return scriptReply{}, protocol.DependencyFailed(ctx, op, err)
 	}
 	if len(v) < 2 {
 		return scriptReply{}, fmt.Errorf("inventory: %s: malformed script reply %v", op, v)
@@ -270,27 +242,28 @@ func (s *RedisStore) reply(op string, v []any, err error) (scriptReply, error) {
 }
 
 // refusal turns a script's refusal into the error MemoryStore returns in
-// the same case; subject is the product (or order id) the request named.
+// the same case (the constructors of errors.go); subject is the product
+// (or order id) the request named.
 func refusal(room, subject string, r scriptReply) error {
 	switch r.reason {
 	case "no_room":
 		return errNoRoom(room)
 	case "no_product":
-		return protocol.Errorf(protocol.CodeNotFound, "product %q is not in the catalog", subject)
+		return errNoProduct(subject)
 	case "sale_exists":
-		return protocol.Errorf(protocol.CodeBadRequest, "room already has a %s sale; stop it first", str(r.vals, 0))
+		return errSaleExists(str(r.vals, 0))
 	case "no_sale":
-		return protocol.Errorf(protocol.CodeNotFound, "no sale is scheduled or live")
+		return errNoSale()
 	case "sale_not_live":
-		return protocol.Errorf(protocol.CodeSaleNotLive, "the flash sale of this product has not started")
+		return errSaleNotLive()
 	case "limit":
-		return protocol.Errorf(protocol.CodeLimitExceeded, "at most %s per customer in this sale", str(r.vals, 0))
+		return errLimit(num(r.vals, 0))
 	case "sale_sold_out":
-		return protocol.Errorf(protocol.CodeSoldOut, "not enough left in the sale")
+		return errSaleSoldOut()
 	case "sold_out":
-		return protocol.Errorf(protocol.CodeSoldOut, "not enough stock")
+		return errSoldOut()
 	case "bad_after":
-		return protocol.Errorf(protocol.CodeBadRequest, "after: no order %q in this room", subject)
+		return errBadAfter(subject)
 	}
 	return fmt.Errorf("inventory: unknown script refusal %q", r.reason)
 }
@@ -308,7 +281,9 @@ func num(vals []any, i int) int64 {
 	return n
 }
 
-func newRequestKey() string { return "req:" + uuid.NewString() }
+// requestKey is a fresh key for a creator action's answer (see once in
+// lua/common.lua).
+func (s *RedisStore) requestKey(room string) string { return s.names.Request(room, uuid.NewString()) }
 
 var requestTTLms = requestTTL.Milliseconds()
 
@@ -336,7 +311,7 @@ func (s *RedisStore) PutRoom(ctx context.Context, room string, spec RoomSpec) (b
 		}
 		args = append(args, p.ID, static, p.Price, p.Stock)
 	}
-	r, err := s.run(ctx, "put_room", scriptPutRoom, room, newRequestKey(), args...)
+	r, err := s.run(ctx, "put_room", scriptPutRoom, room, s.requestKey(room), args...)
 	if err != nil {
 		return false, err
 	}
@@ -417,7 +392,7 @@ func (s *RedisStore) Since(ctx context.Context, room string, seq uint64) ([]prot
 
 // Pin implements Store.
 func (s *RedisStore) Pin(ctx context.Context, room, product string) error {
-	r, err := s.run(ctx, "pin", scriptPin, room, newRequestKey(), product, requestTTLms)
+	r, err := s.run(ctx, "pin", scriptPin, room, s.requestKey(room), product, requestTTLms)
 	if err == nil && r.reason != "" {
 		err = refusal(room, product, r)
 	}
@@ -426,7 +401,7 @@ func (s *RedisStore) Pin(ctx context.Context, room, product string) error {
 
 // Unpin implements Store. Unpinning a room with no pin does nothing.
 func (s *RedisStore) Unpin(ctx context.Context, room string) error {
-	r, err := s.run(ctx, "unpin", scriptPin, room, newRequestKey(), "", requestTTLms)
+	r, err := s.run(ctx, "unpin", scriptPin, room, s.requestKey(room), "", requestTTLms)
 	if err == nil && r.reason != "" {
 		err = refusal(room, "", r)
 	}
@@ -446,7 +421,7 @@ func (s *RedisStore) StartSale(ctx context.Context, room string, spec SaleSpec) 
 	if err := s.schedule(ctx, member, latest.UnixMilli()); err != nil {
 		return protocol.Sale{}, err
 	}
-	r, err := s.run(ctx, "start_sale", scriptStartSale, room, newRequestKey(),
+	r, err := s.run(ctx, "start_sale", scriptStartSale, room, s.requestKey(room),
 		id, spec.Product, spec.Price, spec.Quantity, spec.PerUserLimit, spec.DurationMS, spec.StartsInMS, requestTTLms)
 	if err != nil {
 		return protocol.Sale{}, err // the entry stays; its tick finds no sale and removes it
@@ -475,7 +450,7 @@ func (s *RedisStore) StartSale(ctx context.Context, room string, spec SaleSpec) 
 
 // StopSale implements Store.
 func (s *RedisStore) StopSale(ctx context.Context, room string) (protocol.Sale, error) {
-	r, err := s.run(ctx, "stop_sale", scriptStopSale, room, newRequestKey(), requestTTLms)
+	r, err := s.run(ctx, "stop_sale", scriptStopSale, room, s.requestKey(room), requestTTLms)
 	if err != nil {
 		return protocol.Sale{}, err
 	}
@@ -503,7 +478,7 @@ func (s *RedisStore) Buy(ctx context.Context, req BuyRequest) (Receipt, error) {
 	}
 	start := time.Now()
 	v, err := s.buys.do(call)
-	return s.buyResult(req, start, v, err)
+	return s.buyResult(ctx, req, start, v, err)
 }
 
 // BuyAsync implements AsyncBuyer: the purchase is queued for a pipeline
@@ -518,29 +493,27 @@ func (s *RedisStore) BuyAsync(ctx context.Context, req BuyRequest, done func(Rec
 		return
 	}
 	start := time.Now()
-	call.done = func(v []any, err error) { done(s.buyResult(req, start, v, err)) }
+	call.done = func(v []any, err error) { done(s.buyResult(ctx, req, start, v, err)) }
 	s.buys.submit(call)
 }
 
 // buyCall validates a purchase and builds its script call.
 func (s *RedisStore) buyCall(ctx context.Context, req BuyRequest) (*buyCall, error) {
 	if req.Qty < 1 || req.Qty > protocol.MaxQty {
-		return nil, protocol.Errorf(protocol.CodeBadRequest, "qty must be from 1 to %d", protocol.MaxQty)
+		return nil, errBadQty()
 	}
 	buyer, _ := json.Marshal(MaskBuyer(req.User))
-	// One key per room, user and request id; the user's length keeps
-	// "a:b"+"c" apart from "a"+"b:c".
-	idem := "idem:" + strconv.Itoa(len(req.User)) + ":" + req.User + ":" + req.ID
+	idem := s.names.Idempotency(req.Room, req.User, req.ID)
 	// The KEYS and ARGV of run, sent in a pipeline with other purchases.
-	argv := []any{req.Room, s.channel(req.Room),
+	argv := []any{req.Room, s.names.Events(req.Room),
 		req.User, req.Product, req.Qty, uuid.NewString(), buyer, IdempotencyTTL.Milliseconds()}
-	return &buyCall{ctx: ctx, keys: s.keys(req.Room, idem), args: argv}, nil
+	return &buyCall{ctx: ctx, keys: s.names.RoomKeys(req.Room, idem), args: argv}, nil
 }
 
 // buyResult turns the script's answer into a receipt or an error.
-func (s *RedisStore) buyResult(req BuyRequest, start time.Time, v []any, err error) (Receipt, error) {
+func (s *RedisStore) buyResult(ctx context.Context, req BuyRequest, start time.Time, v []any, err error) (Receipt, error) {
 	s.observe("buy", start)
-	r, err := s.reply("buy", v, err)
+	r, err := s.reply(ctx, "buy", v, err)
 	if err != nil {
 		return Receipt{}, err
 	}
@@ -627,7 +600,7 @@ func (s *RedisStore) schedule(ctx context.Context, member string, due int64) err
 	}
 	s.observe("sale_index", start)
 	if err != nil {
-		return &redisError{"sale_index", err}
+		return protocol.DependencyFailed(ctx, "sale_index", err)
 	}
 	return nil
 }
@@ -725,7 +698,7 @@ func (s *RedisStore) pollOnce() error {
 	members, err := scriptDue.Run(ctx, s.rdb, []string{s.index()}, dueBatch, dueLease.Milliseconds()).StringSlice()
 	s.observe("sale_due", start)
 	if err != nil {
-		return &redisError{"sale_due", err}
+		return protocol.DependencyFailed(ctx, "sale_due", err)
 	}
 	for _, m := range members {
 		room, saleID, ok := strings.Cut(m, ":")

@@ -49,7 +49,8 @@ const (
 )
 
 // errStoreClosed answers a purchase made after (or pending at) Close; like
-// any Redis failure, the server answers it unavailable.
+// a Redis failure, it reaches the client as unavailable (the request had
+// time left: see protocol.DependencyFailed).
 var errStoreClosed = errors.New("store closed")
 
 // buyCall is one queued purchase.
@@ -106,8 +107,9 @@ func newBuyBatcher(rdb redis.UniversalClient, script *redis.Script, pipelines in
 }
 
 // do runs c (the script with its keys and args) in a pipeline and returns
-// its reply. It returns ctx's error if ctx ends first: a purchase still queued
-// then is never sent, one already sent may or may not have happened (as
+// its reply. It returns ctx's error if ctx ends first (which the store
+// answers overloaded: the node did not get to it in time): a purchase
+// still queued then is never sent, one already sent may or may not have happened (as
 // when a reply is lost; resending the same request id tells).
 func (b *buyBatcher) do(c *buyCall) ([]any, error) {
 	ctx := c.ctx

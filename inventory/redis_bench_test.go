@@ -15,7 +15,7 @@ import (
 // store's own cost, pipelines included, apart from a busy node's.
 func BenchmarkRedisBuy(b *testing.B) {
 	srv := redistest.Start(b)
-	rdb := newRedisClient(b, srv.Addr())
+	rdb := redistest.NewClient(b, srv.Addr())
 	s := newRedisStore(b, rdb, uniquePrefix())
 	if _, err := s.PutRoom(ctx, "bench", inventory.RoomSpec{Products: []inventory.ProductSpec{{ID: "p1", Name: "P", Price: 1, Currency: "USD", Stock: 1 << 40}}}); err != nil {
 		b.Fatal(err)

@@ -2,7 +2,6 @@ package inventory
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -20,7 +19,7 @@ const trimBatch = 500
 // DeleteRoom implements Store (see delete_room.lua). A sale the room had
 // leaves the cluster's index of pending transitions too.
 func (s *RedisStore) DeleteRoom(ctx context.Context, room string) error {
-	r, err := s.run(ctx, "delete_room", scriptDeleteRoom, room, newRequestKey(), requestTTLms)
+	r, err := s.run(ctx, "delete_room", scriptDeleteRoom, room, s.requestKey(room), requestTTLms)
 	if err != nil {
 		return err
 	}
@@ -83,14 +82,10 @@ func (s *RedisStore) sweepOrders() error {
 		}
 	}()
 	each := func(ctx context.Context, c *redis.Client) error {
-		head, tail := s.prefix+"{room:", "}:orders"
-		it := c.Scan(ctx, 0, head+"*"+tail, 1000).Iterator()
+		it := c.Scan(ctx, 0, s.names.RoomKeyPattern("orders"), 1000).Iterator()
 		for it.Next(ctx) {
-			room, ok := strings.CutPrefix(it.Val(), head)
+			room, ok := s.names.RoomOfKey(it.Val(), "orders")
 			if !ok {
-				continue
-			}
-			if room, ok = strings.CutSuffix(room, tail); !ok {
 				continue
 			}
 			if err := s.trimOrders(ctx, room); err != nil {

@@ -13,7 +13,7 @@ import (
 func TestRedisRetentionLongerThanEpoch(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	rdb := newRedisClient(t, srv.Addr())
+	rdb := redistest.NewClient(t, srv.Addr())
 	s := inventory.NewRedisStore(rdb, inventory.RedisConfig{KeyPrefix: uniquePrefix(), OrderRetention: 100 * 365 * 24 * time.Hour})
 	t.Cleanup(func() { s.Close() })
 	mustPut(t, s, "r", 5)

@@ -76,7 +76,7 @@ func (l *orderLog) page(after string, limit int, cutoff int64) ([]Order, string,
 	if after != "" {
 		pos, ok := l.pos[after]
 		if !ok {
-			return nil, "", protocol.Errorf(protocol.CodeBadRequest, "after: no order %q in this room", after)
+			return nil, "", errBadAfter(after)
 		}
 		start = pos - l.base + 1
 	}

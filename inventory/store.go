@@ -67,6 +67,25 @@ type SaleSpec struct {
 	Price, Quantity, PerUserLimit, DurationMS, StartsInMS int64
 }
 
+// Validate checks a sale spec; errors are bad_request.
+func (sp SaleSpec) Validate() error {
+	switch {
+	case !ValidProductID(sp.Product):
+		return protocol.Errorf(protocol.CodeBadRequest, "invalid product id")
+	case sp.Price < 0 || sp.Price > protocol.MaxAmount:
+		return protocol.Errorf(protocol.CodeBadRequest, "price must be an integer from 0 to %d", int64(protocol.MaxAmount))
+	case sp.Quantity < 1 || sp.Quantity > protocol.MaxAmount:
+		return protocol.Errorf(protocol.CodeBadRequest, "quantity must be at least 1")
+	case sp.PerUserLimit < 1 || sp.PerUserLimit > protocol.MaxAmount:
+		return protocol.Errorf(protocol.CodeBadRequest, "per_user_limit must be at least 1")
+	case sp.DurationMS < 1 || sp.DurationMS > protocol.MaxDuration:
+		return protocol.Errorf(protocol.CodeBadRequest, "duration_ms must be from 1 to %d", protocol.MaxDuration)
+	case sp.StartsInMS < 0 || sp.StartsInMS > protocol.MaxStartsIn:
+		return protocol.Errorf(protocol.CodeBadRequest, "starts_in_ms must be from 0 to %d", protocol.MaxStartsIn)
+	}
+	return nil
+}
+
 // BuyRequest is one purchase: User's request ID is its idempotency key.
 type BuyRequest struct {
 	Room, User, ID, Product string
@@ -214,10 +233,6 @@ func MaskBuyer(user string) string {
 	}
 	r := []rune(user)
 	return string(r[0]) + "***"
-}
-
-func errNoRoom(room string) error {
-	return protocol.Errorf(protocol.CodeNotFound, "room %q does not exist", room)
 }
 
 // NewSaleMetric returns the counter of sale transitions by state (every

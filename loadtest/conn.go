@@ -620,7 +620,9 @@ func abs(x float64) float64 {
 // buy fires at startsAt (server clock) and retries the answers that ask
 // for it: sale_not_live (the sale is not live yet by the server's clock:
 // again with a new id, since that answer is remembered), rate_limited and
-// unavailable (again with the same id, since they are not).
+// unavailable (again with the same id, since they are not, after a
+// backoff), overloaded (again with the same id, after retry_after_ms plus
+// as much again of jitter, as the protocol asks).
 func (v *vconn) buy(startsAt int64) {
 	g := v.g
 	defer g.wg.Done()
@@ -673,21 +675,12 @@ func (v *vconn) buy(startsAt int64) {
 			code = r.Error.Code
 		}
 		outcome = code
-		retry := false
-		switch code {
-		case protocol.CodeSaleNotLive:
-			if t1.Before(notLiveUntil) {
-				id = newID()
-				retry = sleepCtx(g.ctx, time.Duration(5+rand.N(10))*time.Millisecond)
-			}
-		case protocol.CodeRateLimited, protocol.CodeUnavailable:
-			if busy < 8 {
-				busy++
-				retry = sleepCtx(g.ctx, time.Duration(25<<busy)*time.Millisecond)
-			}
-		}
-		if !retry {
+		wait, fresh, again := buyRetry(r.Error, t1.Before(notLiveUntil), &busy)
+		if !again || !sleepCtx(g.ctx, wait) {
 			break
+		}
+		if fresh {
+			id = newID()
 		}
 		g.c.mu.Lock()
 		g.c.retried = addCounts(g.c.retried, map[string]int64{code: 1})
@@ -712,3 +705,39 @@ func (v *vconn) buy(startsAt int64) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// buyRetry decides whether a purchase answered e is sent again, after
+// wait, and with a new id (fresh): sale_not_live while notLive allows,
+// with a new id since that answer is remembered; rate_limited and
+// unavailable with a growing backoff, overloaded after its retry_after_ms,
+// both with the same id and at most 8 times (busy counts them).
+func buyRetry(e *protocol.Error, notLive bool, busy *int) (wait time.Duration, fresh, again bool) {
+	if e == nil {
+		return 0, false, false
+	}
+	switch e.Code {
+	case protocol.CodeSaleNotLive:
+		return time.Duration(5+rand.N(10)) * time.Millisecond, true, notLive
+	case protocol.CodeRateLimited, protocol.CodeUnavailable, protocol.CodeOverloaded:
+		if *busy >= 8 {
+			return 0, false, false
+		}
+		*busy++
+		if e.Code == protocol.CodeOverloaded {
+			return retryAfter(e.RetryAfterMS), false, true
+		}
+		return time.Duration(25<<*busy) * time.Millisecond, false, true
+	}
+	return 0, false, false
+}
+
+// retryAfter is how long to wait before retrying an overloaded answer:
+// its retry_after_ms (1s when absent) plus up to as much again of random
+// jitter, so a crowd's retries spread out instead of returning as one
+// burst.
+func retryAfter(ms int64) time.Duration {
+	if ms <= 0 {
+		ms = 1000
+	}
+	return time.Duration(ms+rand.Int64N(ms+1)) * time.Millisecond
+}

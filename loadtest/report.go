@@ -63,7 +63,7 @@ type Report struct {
 	Buyers          int64            `json:"buyers,omitempty"`
 	Attempts        int64            `json:"attempts,omitempty"`
 	Answers         map[string]int64 `json:"answers,omitempty"`
-	Retried         map[string]int64 `json:"retried,omitempty"`           // answers retried (sale_not_live, rate_limited, unavailable)
+	Retried         map[string]int64 `json:"retried,omitempty"`           // answers retried (sale_not_live, rate_limited, unavailable, overloaded)
 	PurchasesPerSec float64          `json:"purchases_per_sec,omitempty"` // final answers per second of the burst
 	OrdersPerSec    float64          `json:"orders_per_sec,omitempty"`    // orders per second until the last one
 	OffsetMaxMS     float64          `json:"clock_offset_max_ms,omitempty"`

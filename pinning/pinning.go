@@ -66,7 +66,7 @@ func (s *Service) do(action string, who auth.Identity, room string, f func() err
 	}
 	outcome := "ok"
 	if err != nil {
-		outcome = protocol.AsError(err).Code
+		outcome = protocol.ErrorCode(err)
 	}
 	s.actions.WithLabelValues(action, outcome).Inc()
 	return err

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/liveserver/liveserver/auth"
+	"github.com/liveserver/liveserver/internal/redistest"
 	"github.com/liveserver/liveserver/inventory"
 	"github.com/liveserver/liveserver/pinning"
 	"github.com/liveserver/liveserver/protocol"
@@ -76,6 +77,36 @@ liveserver_creator_actions_total{action="sale_start",outcome="forbidden"} 3
 liveserver_creator_actions_total{action="sale_start",outcome="ok"} 2
 liveserver_creator_actions_total{action="sale_start",outcome="unauthorized"} 1
 liveserver_creator_actions_total{action="sale_stop",outcome="ok"} 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A Redis outage is unavailable for a creator action, as for a purchase
+// (not internal), both in the answer and in the metric.
+func TestRedisOutageIsUnavailable(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	proxy := redistest.NewProxy(t, srv.Addr())
+	store := inventory.NewRedisStore(redistest.NewClient(t, proxy.Addr()), inventory.RedisConfig{KeyPrefix: "pinning-test:"})
+	defer store.Close()
+	reg := prometheus.NewRegistry()
+	svc := pinning.New(store, reg)
+	admin := auth.Identity{User: "a", Role: auth.RoleAdmin}
+	spec := inventory.RoomSpec{Title: "T", Products: []inventory.ProductSpec{{ID: "p1", Name: "P", Price: 1, Currency: "USD", Stock: 3}}}
+	if _, err := svc.PutRoom(ctx, admin, "r1", spec); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Cut()
+	if err := svc.Pin(ctx, admin, "r1", "p1"); protocol.ErrorCode(err) != protocol.CodeUnavailable {
+		t.Fatalf("pin with Redis unreachable: %v, want unavailable", err)
+	}
+	want := `
+# HELP liveserver_creator_actions_total Creator actions (put_room, pin, unpin, sale_start, sale_stop, delete_room) by outcome (ok or an error code).
+# TYPE liveserver_creator_actions_total counter
+liveserver_creator_actions_total{action="pin",outcome="unavailable"} 1
+liveserver_creator_actions_total{action="put_room",outcome="ok"} 1
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
 		t.Fatal(err)

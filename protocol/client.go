@@ -68,122 +68,151 @@ type rawClientMessage struct {
 // (so the caller can answer with a reply rather than an error message).
 func DecodeClient(data []byte) (ClientMessage, string, error) {
 	var r rawClientMessage
-	var m ClientMessage
 	if !fastRaw(data, &r) {
 		r = rawClientMessage{}
 		if err := json.Unmarshal(data, &r); err != nil {
-			return m, "", Errorf(CodeBadRequest, "message is not a valid JSON object")
+			return ClientMessage{}, "", Errorf(CodeBadRequest, "message is not a valid JSON object")
 		}
 	}
-	id, idErr := decodeID(r.ID)
-	if idErr != nil {
+	id, err := decodeID(r.ID)
+	if err != nil {
 		// An invalid id cannot be replied to: the answer is an error message.
-		return m, "", idErr
+		return ClientMessage{}, "", err
 	}
-	m.ID = id
-	fail := func(format string, args ...any) (ClientMessage, string, error) {
-		return ClientMessage{}, id, Errorf(CodeBadRequest, format, args...)
+	m, err := r.validate(id)
+	return m, id, err
+}
+
+// DecodeBuyBody validates the body of POST /api/rooms/{room}/purchases,
+// exactly as a buy message: its fields id, product and qty, for room
+// (which the path names; any type or room in the body is ignored).
+func DecodeBuyBody(room string, body []byte) (ClientMessage, error) {
+	var r rawClientMessage
+	if err := json.Unmarshal(body, &r); err != nil {
+		return ClientMessage{}, Errorf(CodeBadRequest, "body is not the expected JSON object: %v", err)
 	}
+	typ := TypeBuy
+	r.Type, r.Room = &typ, &room
+	id, err := decodeID(r.ID)
+	if err != nil {
+		return ClientMessage{}, err
+	}
+	return r.validate(id)
+}
+
+// validate checks the fields of r's type and returns the message with id.
+func (r *rawClientMessage) validate(id string) (ClientMessage, error) {
+	m := ClientMessage{ID: id}
 	if r.Type == nil || *r.Type == "" {
-		return fail("missing type")
+		return m, Errorf(CodeBadRequest, "missing type")
 	}
 	m.Type = *r.Type
 	var err error
-	needID := func() bool { return m.ID != "" }
-	needRoom := func() error {
-		if r.Room == nil {
-			return Errorf(CodeBadRequest, "missing room")
-		}
-		if !ValidRoomID(*r.Room) {
-			return Errorf(CodeBadRequest, "invalid room id")
-		}
-		m.Room = *r.Room
-		return nil
-	}
-	needProduct := func() error {
-		if r.Product == nil || *r.Product == "" {
-			return Errorf(CodeBadRequest, "missing product")
-		}
-		if len(*r.Product) > MaxIDLen {
-			return Errorf(CodeBadRequest, "product id too long")
-		}
-		m.Product = *r.Product
-		return nil
-	}
 	switch m.Type {
 	case TypeAuth:
-		if r.Token == nil || *r.Token == "" {
-			return fail("missing token")
-		}
-		m.Token = *r.Token
+		err = r.token(&m)
 	case TypeJoin:
-		if err = needRoom(); err != nil {
-			return m, id, err
-		}
-		if len(r.Since) > 0 && !isNull(r.Since) {
-			v, err := strconv.ParseUint(string(r.Since), 10, 64)
-			if err != nil {
-				return fail("since must be a non-negative integer")
-			}
-			m.Since = &v
-		}
+		err = firstErr(r.room(&m), r.since(&m))
 	case TypeLeave:
-		if err = needRoom(); err != nil {
-			return m, id, err
-		}
+		err = r.room(&m)
 	case TypePing:
 	case TypeBuy:
-		if !needID() {
-			return fail("missing id")
-		}
-		if err = needRoom(); err != nil {
-			return m, id, err
-		}
-		if err = needProduct(); err != nil {
-			return m, id, err
-		}
-		m.Qty = 1
-		if len(r.Qty) > 0 && !isNull(r.Qty) {
-			if m.Qty, err = decodeInt(r.Qty, "qty", 1, MaxQty); err != nil {
-				return m, id, err
-			}
-		}
+		err = firstErr(needID(m), r.room(&m), r.product(&m), r.qty(&m))
 	case TypePin:
-		if !needID() {
-			return fail("missing id")
-		}
-		if err = needRoom(); err != nil {
-			return m, id, err
-		}
-		if err = needProduct(); err != nil {
-			return m, id, err
-		}
+		err = firstErr(needID(m), r.room(&m), r.product(&m))
 	case TypeUnpin, TypeSaleStop:
-		if !needID() {
-			return fail("missing id")
-		}
-		if err = needRoom(); err != nil {
-			return m, id, err
-		}
+		err = firstErr(needID(m), r.room(&m))
 	case TypeSaleStart:
-		if !needID() {
-			return fail("missing id")
-		}
-		if err = needRoom(); err != nil {
-			return m, id, err
-		}
-		if err = needProduct(); err != nil {
-			return m, id, err
-		}
-		s, err := DecodeSaleFields(r.Price, r.Quantity, r.PerUserLimit, r.DurationMS, r.StartsInMS)
-		if err != nil {
-			return m, id, err
-		}
-		m.Price, m.Quantity, m.PerUserLimit, m.DurationMS, m.StartsInMS = s.Price, s.Quantity, s.PerUserLimit, s.DurationMS, s.StartsInMS
+		err = firstErr(needID(m), r.room(&m), r.product(&m), r.saleFields(&m))
 	default:
-		return fail("unknown message type %q", m.Type)
+		err = Errorf(CodeBadRequest, "unknown message type %q", m.Type)
 	}
-	return m, id, nil
+	if err != nil {
+		return ClientMessage{}, err
+	}
+	return m, nil
+}
+
+// firstErr is the first non-nil error. The checks of validate are
+// evaluated in order, each setting its field of the message; after a
+// failed one, the message is discarded.
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// needID: creator actions and purchases must carry an id to be answered.
+func needID(m ClientMessage) error {
+	if m.ID == "" {
+		return Errorf(CodeBadRequest, "missing id")
+	}
+	return nil
+}
+
+func (r *rawClientMessage) token(m *ClientMessage) error {
+	if r.Token == nil || *r.Token == "" {
+		return Errorf(CodeBadRequest, "missing token")
+	}
+	m.Token = *r.Token
+	return nil
+}
+
+func (r *rawClientMessage) room(m *ClientMessage) error {
+	if r.Room == nil {
+		return Errorf(CodeBadRequest, "missing room")
+	}
+	if !ValidRoomID(*r.Room) {
+		return Errorf(CodeBadRequest, "invalid room id")
+	}
+	m.Room = *r.Room
+	return nil
+}
+
+func (r *rawClientMessage) since(m *ClientMessage) error {
+	if len(r.Since) == 0 || isNull(r.Since) {
+		return nil
+	}
+	v, err := strconv.ParseUint(string(r.Since), 10, 64)
+	if err != nil {
+		return Errorf(CodeBadRequest, "since must be a non-negative integer")
+	}
+	m.Since = &v
+	return nil
+}
+
+func (r *rawClientMessage) product(m *ClientMessage) error {
+	if r.Product == nil || *r.Product == "" {
+		return Errorf(CodeBadRequest, "missing product")
+	}
+	if len(*r.Product) > MaxIDLen {
+		return Errorf(CodeBadRequest, "product id too long")
+	}
+	m.Product = *r.Product
+	return nil
+}
+
+// qty is 1 when absent.
+func (r *rawClientMessage) qty(m *ClientMessage) error {
+	m.Qty = 1
+	if len(r.Qty) == 0 || isNull(r.Qty) {
+		return nil
+	}
+	var err error
+	m.Qty, err = decodeInt(r.Qty, "qty", 1, MaxQty)
+	return err
+}
+
+func (r *rawClientMessage) saleFields(m *ClientMessage) error {
+	s, err := DecodeSaleFields(r.Price, r.Quantity, r.PerUserLimit, r.DurationMS, r.StartsInMS)
+	if err != nil {
+		return err
+	}
+	m.Price, m.Quantity, m.PerUserLimit, m.DurationMS, m.StartsInMS = s.Price, s.Quantity, s.PerUserLimit, s.DurationMS, s.StartsInMS
+	return nil
 }
 
 // SaleFields are the validated numbers of a sale_start (WebSocket or HTTP).

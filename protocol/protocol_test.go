@@ -2,8 +2,11 @@ package protocol
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"strings"
 	"testing"
 )
@@ -152,3 +155,81 @@ func FuzzDecodeClient(f *testing.F) {
 		}
 	})
 }
+
+// The HTTP purchase body is validated exactly as a buy message, for the
+// room of the path (a type or room in the body does not count).
+func TestDecodeBuyBody(t *testing.T) {
+	t.Parallel()
+	m, err := DecodeBuyBody("r1", []byte(`{"id":"b1","product":"p1","qty":2,"type":"pin","room":"other"}`))
+	if err != nil || m.Type != TypeBuy || m.Room != "r1" || m.ID != "b1" || m.Product != "p1" || m.Qty != 2 {
+		t.Fatalf("DecodeBuyBody: %+v, %v", m, err)
+	}
+	for _, body := range []string{`{"product":"p1"}`, `{"id":7,"product":"p1"}`, `{"id":"b","product":""}`, `{"id":"b","product":"p1","qty":0}`, `{"id":"b","product":"p1","qty":1.5}`, `[]`, `{`} {
+		_, err := DecodeBuyBody("r1", []byte(body))
+		if ErrorCode(err) != CodeBadRequest {
+			t.Errorf("%s: %v, want bad_request", body, err)
+		}
+		// As the WebSocket buy answers it.
+		var ws map[string]any
+		if json.Unmarshal([]byte(body), &ws) == nil {
+			ws["type"], ws["room"] = TypeBuy, "r1"
+			raw, _ := json.Marshal(ws)
+			if _, _, wsErr := DecodeClient(raw); ErrorCode(wsErr) != CodeBadRequest || (err != nil && wsErr.Error() != err.Error()) {
+				t.Errorf("%s: WebSocket %v, HTTP %v: want the same answer", body, wsErr, err)
+			}
+		}
+	}
+	if _, err := DecodeBuyBody("bad room!", []byte(`{"id":"b","product":"p1"}`)); ErrorCode(err) != CodeBadRequest {
+		t.Errorf("invalid room: %v", err)
+	}
+}
+
+// ErrorCode classifies without side effects; AsError gives what a client
+// sees, retry_after_ms on overloaded only.
+func TestErrorCode(t *testing.T) {
+	t.Parallel()
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{Errorf(CodeSoldOut, "x"), CodeSoldOut},
+		{fmt.Errorf("wrapped: %w", Errorf(CodeNotFound, "x")), CodeNotFound},
+		{DependencyFailed(context.Background(), "buy", refused), CodeUnavailable},
+		{DependencyFailed(done, "buy", refused), CodeUnavailable}, // Redis refused
+		{DependencyFailed(context.Background(), "buy", errors.New("EOF")), CodeUnavailable},
+		{DependencyFailed(done, "buy", context.Canceled), CodeOverloaded},
+		{DependencyFailed(context.Background(), "buy", timeoutErr{}), CodeOverloaded}, // an answer read too late
+		{fmt.Errorf("join: %w", DependencyFailed(done, "snapshot", timeoutErr{})), CodeOverloaded},
+		{DependencyFailed(done, "buy", &net.OpError{Op: "dial", Net: "tcp", Err: timeoutErr{}}), CodeUnavailable}, // no connection
+		{DependencyFailed(context.Background(), "buy", &net.OpError{Op: "read", Net: "tcp", Err: timeoutErr{}}), CodeOverloaded},
+		{context.DeadlineExceeded, CodeOverloaded},
+		{errors.New("boom"), CodeInternal},
+	} {
+		if got := ErrorCode(c.err); got != c.want {
+			t.Errorf("ErrorCode(%v) = %q, want %q", c.err, got, c.want)
+		}
+		if c.err == nil {
+			continue
+		}
+		pe := AsError(c.err)
+		if pe.Code != c.want || (pe.RetryAfterMS > 0) != (c.want == CodeOverloaded) {
+			t.Errorf("AsError(%v) = %+v", c.err, pe)
+		}
+		if Expected(c.err) != (c.want != CodeInternal && c.want != CodeUnavailable && c.want != CodeOverloaded) {
+			t.Errorf("Expected(%v) = %v", c.err, Expected(c.err))
+		}
+	}
+	if HTTPStatus(CodeOverloaded) != 503 || HTTPStatus(CodeUnavailable) != 503 {
+		t.Error("overloaded and unavailable are 503")
+	}
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }

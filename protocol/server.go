@@ -128,6 +128,17 @@ func Marshal(v any) []byte {
 	return b
 }
 
+// EncodeEvent encodes a sequenced event. A catalog carries its products
+// even when there are none ("products":[], as the Redis scripts write
+// it); the other types carry only their own fields.
+func EncodeEvent(ev Event) []byte {
+	b := Marshal(ev)
+	if ev.Type == TypeCatalog && len(ev.Products) == 0 {
+		b = append(b[:len(b)-1], `,"products":[]}`...)
+	}
+	return b
+}
+
 // Reply encodes a successful reply; fields may be nil.
 func Reply(id string, ts int64, fields map[string]any) []byte {
 	m := make(map[string]any, len(fields)+4)
@@ -159,7 +170,8 @@ func ErrorMessage(ts int64, e *Error) []byte {
 		TS      int64  `json:"ts"`
 		Code    string `json:"code"`
 		Message string `json:"message"`
-	}{TypeError, ts, e.Code, e.Message})
+		Retry   int64  `json:"retry_after_ms,omitempty"`
+	}{TypeError, ts, e.Code, e.Message, e.RetryAfterMS})
 }
 
 // Pong encodes the answer to a ping.

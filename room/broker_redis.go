@@ -5,20 +5,22 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/liveserver/liveserver/internal/rkeys"
+	"github.com/liveserver/liveserver/protocol"
 )
 
 // RedisBrokerConfig configures a RedisBroker. Zero values mean the defaults
 // given.
 type RedisBrokerConfig struct {
 	// KeyPrefix must be the one of the inventory.RedisStore that publishes
-	// the events: a room's channel is KeyPrefix + "{room:<id>}:events".
-	// Zero: "liveserver:".
+	// the events (internal/rkeys names a room's channel), used as it is:
+	// the server passes its configured prefix.
 	KeyPrefix string
 	// PingInterval is how long the pub/sub link may be silent before it is
 	// pinged; silent for three intervals, it is replaced. Zero: 3s.
@@ -42,7 +44,7 @@ type RedisBrokerConfig struct {
 // client.
 type RedisBroker struct {
 	rdb        redis.UniversalClient
-	prefix     string
+	names      rkeys.Names
 	ping       time.Duration
 	log        *slog.Logger
 	rtt        *prometheus.HistogramVec
@@ -69,9 +71,6 @@ var _ Broker = (*RedisBroker)(nil)
 // NewRedisBroker returns a broker on rdb; call Run to start it and Close to
 // stop it.
 func NewRedisBroker(rdb redis.UniversalClient, cfg RedisBrokerConfig) *RedisBroker {
-	if cfg.KeyPrefix == "" {
-		cfg.KeyPrefix = "liveserver:"
-	}
 	if cfg.PingInterval == 0 {
 		cfg.PingInterval = 3 * time.Second
 	}
@@ -79,7 +78,7 @@ func NewRedisBroker(rdb redis.UniversalClient, cfg RedisBrokerConfig) *RedisBrok
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	b := &RedisBroker{
-		rdb: rdb, prefix: cfg.KeyPrefix, ping: cfg.PingInterval, log: cfg.Logger, rtt: cfg.RoundTrips,
+		rdb: rdb, names: rkeys.New(cfg.KeyPrefix), ping: cfg.PingInterval, log: cfg.Logger, rtt: cfg.RoundTrips,
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "liveserver_pubsub_reconnects_total",
 			Help: "Times the Redis pub/sub link was re-established after a loss (each resynchronizes every room).",
@@ -97,30 +96,11 @@ func NewRedisBroker(rdb redis.UniversalClient, cfg RedisBrokerConfig) *RedisBrok
 // ErrBrokerClosed is returned by a RedisBroker used after Close.
 var ErrBrokerClosed = errors.New("room: broker closed")
 
-// brokerError is a failed Redis call; the server answers it unavailable.
-type brokerError struct {
-	op  string
-	err error
-}
+// Errors of Redis calls are *protocol.DependencyError (see
+// protocol.DependencyFailed): the server answers them unavailable, or
+// overloaded when the caller's own time ran out.
 
-func (e *brokerError) Error() string    { return "room: redis " + e.op + ": " + e.err.Error() }
-func (e *brokerError) Unwrap() error    { return e.err }
-func (e *brokerError) Dependency() bool { return true }
-
-func (b *RedisBroker) channel(room string) string { return b.prefix + "{room:" + room + "}:events" }
-
-// room is the room of a channel, "" if it is not one.
-func (b *RedisBroker) room(channel string) string {
-	r, ok := strings.CutPrefix(channel, b.prefix+"{room:")
-	if !ok {
-		return ""
-	}
-	r, ok = strings.CutSuffix(r, "}:events")
-	if !ok {
-		return ""
-	}
-	return r
-}
+func (b *RedisBroker) channel(room string) string { return b.names.Events(room) }
 
 func (b *RedisBroker) observe(op string, start time.Time) {
 	if b.rtt != nil {
@@ -151,7 +131,7 @@ func (b *RedisBroker) Publish(ctx context.Context, room string, data []byte) err
 	err := b.rdb.Publish(ctx, b.channel(room), data).Err()
 	b.observe("publish", start)
 	if err != nil {
-		return &brokerError{"publish", err}
+		return protocol.DependencyFailed(ctx, "publish", err)
 	}
 	return nil
 }
@@ -189,7 +169,7 @@ func (b *RedisBroker) Subscribe(ctx context.Context, room string) error {
 	// Forget the channel, or go-redis would subscribe it again on its next
 	// connection, for a room the hub does not know it serves.
 	b.drop(ch, wait)
-	return &brokerError{"subscribe", err}
+	return protocol.DependencyFailed(ctx, "subscribe", err)
 }
 
 // drop forgets a channel whose subscription failed.
@@ -225,7 +205,7 @@ func (b *RedisBroker) Unsubscribe(ctx context.Context, room string) error {
 	err := ps.Unsubscribe(ctx, ch) // go-redis forgets ch even on error
 	b.observe("unsubscribe", start)
 	if err != nil {
-		return &brokerError{"unsubscribe", err}
+		return protocol.DependencyFailed(ctx, "unsubscribe", err)
 	}
 	return nil
 }
@@ -302,7 +282,7 @@ func (b *RedisBroker) loop(ps *redis.PubSub) {
 		heard, pinged, failures = time.Now(), false, 0
 		switch m := msg.(type) {
 		case *redis.Message:
-			if room := b.room(m.Channel); room != "" {
+			if room, ok := b.names.RoomOfEvents(m.Channel); ok {
 				b.h.HandleMessage(room, []byte(m.Payload))
 			}
 		case *redis.Subscription:

@@ -14,6 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/liveserver/liveserver/internal/redistest"
+	"github.com/liveserver/liveserver/internal/rkeys"
+	"github.com/liveserver/liveserver/internal/testutil"
 )
 
 // recordingHandler is a BrokerHandler that keeps what it is given.
@@ -44,16 +46,6 @@ func (r *recordingHandler) state(room string) ([]string, int) {
 	return append([]string(nil), r.msgs[room]...), r.reconnects
 }
 
-func newTestRedisClient(tb testing.TB, addr string) *redis.Client {
-	tb.Helper()
-	rdb := redis.NewClient(&redis.Options{
-		Addr: addr, DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second,
-		DialerRetries: 1, MaxRetries: 2, MaxRetryBackoff: 100 * time.Millisecond, ContextTimeoutEnabled: true,
-	})
-	tb.Cleanup(func() { rdb.Close() })
-	return rdb
-}
-
 func newTestBroker(t *testing.T, rdb *redis.Client, prefix string) (*RedisBroker, *recordingHandler) {
 	t.Helper()
 	b := NewRedisBroker(rdb, RedisBrokerConfig{KeyPrefix: prefix, PingInterval: 200 * time.Millisecond})
@@ -65,24 +57,13 @@ func newTestBroker(t *testing.T, rdb *redis.Client, prefix string) (*RedisBroker
 	return b, h
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // Subscribe returns once Redis confirmed it: a message published right
 // after it is delivered. Unsubscribe stops delivery. Another room's channel
 // and another prefix's are not delivered.
 func TestRedisBrokerSubscribeDelivers(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	rdb := newTestRedisClient(t, srv.Addr())
+	rdb := redistest.NewClient(t, srv.Addr())
 	prefix := "t-" + uuid.NewString() + ":"
 	b, h := newTestBroker(t, rdb, prefix)
 	other, _ := newTestBroker(t, rdb, "other:")
@@ -93,7 +74,7 @@ func TestRedisBrokerSubscribeDelivers(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Published by another client (a store's script does it), at once.
-		if err := rdb.Publish(ctx, prefix+"{room:"+room+"}:events", "S1\n{}").Err(); err != nil {
+		if err := rdb.Publish(ctx, rkeys.New(prefix).Events(room), "S1\n{}").Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -103,7 +84,7 @@ func TestRedisBrokerSubscribeDelivers(t *testing.T) {
 	if err := b.Publish(ctx, "r0", []byte("S2\n{}")); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "every room's message", func() bool {
+	testutil.Eventually(t, "every room's message", func() bool {
 		for i := range 20 {
 			if msgs, _ := h.state(fmt.Sprintf("r%d", i)); len(msgs) == 0 {
 				return false
@@ -121,7 +102,7 @@ func TestRedisBrokerSubscribeDelivers(t *testing.T) {
 	if err := b.Publish(ctx, "r1", []byte("S2\n{}")); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "r1's second message", func() bool { msgs, _ := h.state("r1"); return len(msgs) == 2 })
+	testutil.Eventually(t, "r1's second message", func() bool { msgs, _ := h.state("r1"); return len(msgs) == 2 })
 	if msgs, reconnects := h.state("r0"); len(msgs) != 2 || reconnects != 0 {
 		t.Fatalf("r0 after Unsubscribe: %q, %d reconnects", msgs, reconnects)
 	}
@@ -134,8 +115,8 @@ func TestRedisBrokerReconnect(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	proxy := redistest.NewProxy(t, srv.Addr())
-	b, h := newTestBroker(t, newTestRedisClient(t, proxy.Addr()), "")
-	pub := newTestRedisClient(t, srv.Addr())
+	b, h := newTestBroker(t, redistest.NewClient(t, proxy.Addr()), rkeys.DefaultPrefix)
+	pub := redistest.NewClient(t, srv.Addr())
 	ctx := context.Background()
 	for _, room := range []string{"a", "b", "c"} {
 		if err := b.Subscribe(ctx, room); err != nil {
@@ -144,8 +125,8 @@ func TestRedisBrokerReconnect(t *testing.T) {
 	}
 	publishUntilDelivered := func(what, payload string) {
 		t.Helper()
-		waitUntil(t, what, func() bool {
-			if err := pub.Publish(ctx, "liveserver:{room:c}:events", payload).Err(); err != nil {
+		testutil.Eventually(t, what, func() bool {
+			if err := pub.Publish(ctx, rkeys.New(rkeys.DefaultPrefix).Events("c"), payload).Err(); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(20 * time.Millisecond)
@@ -167,14 +148,14 @@ func TestRedisBrokerReconnect(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	proxy.Restore()
 	publishUntilDelivered("message after the cut", "S2\n{}")
-	waitUntil(t, "one reconnect", func() bool { _, n := h.state("c"); return n == 1 })
+	testutil.Eventually(t, "one reconnect", func() bool { _, n := h.state("c"); return n == 1 })
 
 	srv.Kill()
 	srv.Restart()
 	publishUntilDelivered("message after the restart", "S3\n{}")
-	waitUntil(t, "a second reconnect", func() bool { _, n := h.state("c"); return n == 2 })
+	testutil.Eventually(t, "a second reconnect", func() bool { _, n := h.state("c"); return n == 2 })
 	// "d" failed to subscribe: it is not resubscribed behind the hub's back.
-	if err := pub.Publish(ctx, "liveserver:{room:d}:events", "S1\n{}").Err(); err != nil {
+	if err := pub.Publish(ctx, rkeys.New(rkeys.DefaultPrefix).Events("d"), "S1\n{}").Err(); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -187,7 +168,7 @@ func TestRedisBrokerReconnect(t *testing.T) {
 func TestRedisBrokerClose(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	b, _ := newTestBroker(t, newTestRedisClient(t, srv.Addr()), "")
+	b, _ := newTestBroker(t, redistest.NewClient(t, srv.Addr()), rkeys.DefaultPrefix)
 	if err := b.Subscribe(context.Background(), "a"); err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +189,7 @@ func TestRedisBrokerClose(t *testing.T) {
 func TestRedisPresence(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	rdb := newTestRedisClient(t, srv.Addr())
+	rdb := redistest.NewClient(t, srv.Addr())
 	prefix := "t-" + uuid.NewString() + ":"
 	ttl := 300 * time.Millisecond
 	a := NewRedisPresence(rdb, RedisPresenceConfig{KeyPrefix: prefix, TTL: ttl})
@@ -245,7 +226,7 @@ func TestRedisPresence(t *testing.T) {
 		t.Fatal("Report with Redis down succeeded")
 	}
 	srv.Restart()
-	waitUntil(t, "a report after the restart", func() bool {
+	testutil.Eventually(t, "a report after the restart", func() bool {
 		got, err := a.Report(ctx, map[string]int64{"r1": 2})
 		return err == nil && got["r1"] == 2
 	})
@@ -327,21 +308,21 @@ func TestRedisBrokerReplacesSilentLink(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	hole := newBlackhole(t, srv.Addr())
-	b, h := newTestBroker(t, newTestRedisClient(t, hole.ln.Addr().String()), "")
-	pub := newTestRedisClient(t, srv.Addr())
+	b, h := newTestBroker(t, redistest.NewClient(t, hole.ln.Addr().String()), rkeys.DefaultPrefix)
+	pub := redistest.NewClient(t, srv.Addr())
 	ctx := context.Background()
 	if err := b.Subscribe(ctx, "a"); err != nil {
 		t.Fatal(err)
 	}
 	hole.swallow.Store(true)
-	if err := pub.Publish(ctx, "liveserver:{room:a}:events", "S1\n{}").Err(); err != nil {
+	if err := pub.Publish(ctx, rkeys.New(rkeys.DefaultPrefix).Events("a"), "S1\n{}").Err(); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(800 * time.Millisecond) // several ping intervals of silence
 	hole.swallow.Store(false)
-	waitUntil(t, "a resync after the silent link was replaced", func() bool { _, n := h.state("a"); return n == 1 })
-	waitUntil(t, "delivery on the new link", func() bool {
-		if err := pub.Publish(ctx, "liveserver:{room:a}:events", "S2\n{}").Err(); err != nil {
+	testutil.Eventually(t, "a resync after the silent link was replaced", func() bool { _, n := h.state("a"); return n == 1 })
+	testutil.Eventually(t, "delivery on the new link", func() bool {
+		if err := pub.Publish(ctx, rkeys.New(rkeys.DefaultPrefix).Events("a"), "S2\n{}").Err(); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(20 * time.Millisecond)

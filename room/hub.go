@@ -3,6 +3,7 @@ package room
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -395,13 +396,11 @@ func (r *hubRoom) viewersLocked() int64 {
 	return v
 }
 
+// fetchError is a failed read of a room's state, as the caller's edge
+// classifies and logs it (protocol.AsError): a refusal as it is, a
+// dependency failure unavailable or overloaded.
 func (h *Hub) fetchError(room string, err error) error {
-	var pe *protocol.Error
-	if errors.As(err, &pe) {
-		return pe
-	}
-	h.log.Warn("reading room state failed", "room", room, "err", err)
-	return protocol.Errorf(protocol.CodeUnavailable, "room state is unavailable right now")
+	return fmt.Errorf("room %s: reading its state: %w", room, err)
 }
 
 // Leave unsubscribes c from a room; leaving a room not joined does nothing.

@@ -10,6 +10,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/liveserver/liveserver/internal/rkeys"
+	"github.com/liveserver/liveserver/protocol"
 )
 
 // presenceScript records one node's count of a room and returns the room's
@@ -45,8 +48,8 @@ return total
 // RedisPresenceConfig configures a RedisPresence. Zero values mean the
 // defaults given.
 type RedisPresenceConfig struct {
-	// KeyPrefix is the cluster's key prefix; a room's counts are in
-	// KeyPrefix + "{room:<id>}:viewers". Zero: "liveserver:".
+	// KeyPrefix is the cluster's key prefix (internal/rkeys names a room's
+	// counts), used as it is: the server passes its configured prefix.
 	KeyPrefix string
 	// NodeID names this node's counts; zero: a random UUID.
 	NodeID string
@@ -64,12 +67,12 @@ type RedisPresenceConfig struct {
 // count of every room it serves into Redis with an expiry, and a room's
 // count is the sum over the nodes whose counts have not expired.
 type RedisPresence struct {
-	rdb    redis.UniversalClient
-	prefix string
-	node   string
-	ttl    time.Duration
-	rtt    *prometheus.HistogramVec
-	log    *slog.Logger
+	rdb   redis.UniversalClient
+	names rkeys.Names
+	node  string
+	ttl   time.Duration
+	rtt   *prometheus.HistogramVec
+	log   *slog.Logger
 
 	mu    sync.Mutex
 	rooms map[string]bool // rooms with a count of this node in Redis
@@ -80,9 +83,6 @@ var _ Presence = (*RedisPresence)(nil)
 // NewRedisPresence returns a presence on rdb. Close removes this node's
 // counts; it does not close rdb.
 func NewRedisPresence(rdb redis.UniversalClient, cfg RedisPresenceConfig) *RedisPresence {
-	if cfg.KeyPrefix == "" {
-		cfg.KeyPrefix = "liveserver:"
-	}
 	if cfg.NodeID == "" {
 		cfg.NodeID = uuid.NewString()
 	}
@@ -93,12 +93,12 @@ func NewRedisPresence(rdb redis.UniversalClient, cfg RedisPresenceConfig) *Redis
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &RedisPresence{
-		rdb: rdb, prefix: cfg.KeyPrefix, node: cfg.NodeID, ttl: cfg.TTL, rtt: cfg.RoundTrips, log: cfg.Logger,
+		rdb: rdb, names: rkeys.New(cfg.KeyPrefix), node: cfg.NodeID, ttl: cfg.TTL, rtt: cfg.RoundTrips, log: cfg.Logger,
 		rooms: make(map[string]bool),
 	}
 }
 
-func (p *RedisPresence) key(room string) string { return p.prefix + "{room:" + room + "}:viewers" }
+func (p *RedisPresence) key(room string) string { return p.names.Viewers(room) }
 
 // Report implements Presence: one pipelined round trip for every room (one
 // script call per room, as each room's key may live in its own slot).
@@ -136,7 +136,7 @@ func (p *RedisPresence) Report(ctx context.Context, local map[string]int64) (map
 		}
 	}
 	if err != nil {
-		return nil, &brokerError{"presence", err}
+		return nil, protocol.DependencyFailed(ctx, "presence", err)
 	}
 	totals := make(map[string]int64, len(rooms))
 	p.mu.Lock()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/liveserver/liveserver/internal/testutil"
 	"github.com/liveserver/liveserver/server"
 )
 
@@ -50,7 +51,7 @@ func benchFanout(b *testing.B, subs int) {
 			}
 		}()
 	}
-	eventually(b, "all joined", func() bool { return metricB(b, n, "liveserver_joins_total") >= float64(subs) })
+	testutil.Eventually(b, "all joined", func() bool { return metricB(b, n, "liveserver_joins_total") >= float64(subs) })
 	creator := dial(b, n.wsURL(), n.token(b, "cr", "creator", "demo"))
 	frames0 := metricB(b, n, "liveserver_frames_sent_total")
 	msgs0 := metricB(b, n, "liveserver_messages_sent_total")

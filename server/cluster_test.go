@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/liveserver/liveserver/internal/redistest"
+	"github.com/liveserver/liveserver/internal/testutil"
 	"github.com/liveserver/liveserver/server"
 )
 
@@ -242,7 +243,7 @@ func TestClusterThreeNodes(t *testing.T) {
 		}
 	}
 	for i, c := range viewers {
-		eventually(t, fmt.Sprintf("viewer %d sees stock 0", i), func() bool {
+		testutil.Eventually(t, fmt.Sprintf("viewer %d sees stock 0", i), func() bool {
 			s := c.lastStock("p1")
 			return s != nil && s["remaining"] == 0.0
 		})
@@ -399,12 +400,12 @@ func TestClusterRedisRestart(t *testing.T) {
 		}
 		return n
 	}
-	eventually(t, "some purchases before the crash", func() bool { return acks() >= 20 })
+	testutil.Eventually(t, "some purchases before the crash", func() bool { return acks() >= 20 })
 
 	srv.Kill()
 	killed := time.Now()
 	for i, n := range nodes {
-		eventually(t, fmt.Sprintf("node %d /readyz 503", i), func() bool {
+		testutil.Eventually(t, fmt.Sprintf("node %d /readyz 503", i), func() bool {
 			var out msg
 			return n.do(t, "GET", "/readyz", "", nil, &out) == 503
 		})
@@ -413,7 +414,7 @@ func TestClusterRedisRestart(t *testing.T) {
 	restarted := time.Now()
 	srv.Restart()
 	for i, n := range nodes {
-		eventually(t, fmt.Sprintf("node %d /readyz 200", i), func() bool {
+		testutil.Eventually(t, fmt.Sprintf("node %d /readyz 200", i), func() bool {
 			var out msg
 			return n.do(t, "GET", "/readyz", "", nil, &out) == 200
 		})
@@ -422,7 +423,7 @@ func TestClusterRedisRestart(t *testing.T) {
 	for i, c := range viewers {
 		follow(t, c, views[i], fmt.Sprintf("viewer %d fresh snapshot", i), func(v *roomView) bool { return v.snapshots >= 2 })
 	}
-	eventually(t, "stock sold out after the restart", func() bool {
+	testutil.Eventually(t, "stock sold out after the restart", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(results) > 0 && results[len(results)-1].code == "sold_out"

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/liveserver/liveserver/internal/redistest"
+	"github.com/liveserver/liveserver/internal/testutil"
 	"github.com/liveserver/liveserver/server"
 )
 
@@ -77,7 +78,7 @@ func flashCrowd(t *testing.T, cfg server.Config) {
 	// Every viewer converges on stock 0 (conflation may skip values, never
 	// the last one).
 	for i, b := range buyers {
-		eventually(t, fmt.Sprintf("viewer %d sees stock 0", i), func() bool {
+		testutil.Eventually(t, fmt.Sprintf("viewer %d sees stock 0", i), func() bool {
 			m := b.lastStock("p1")
 			return m != nil && m["remaining"] == 0.0 && m["v"] == 51.0 && m["room"] == "drop"
 		})

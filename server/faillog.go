@@ -24,16 +24,25 @@ func newFailureLog(log *slog.Logger) *failureLog {
 	return &failureLog{log: log, msg: "request failed"}
 }
 
-func (l *failureLog) failed(err error) {
+// failed logs (or counts) one failure.
+func (l *failureLog) failed(err error) { l.failedAs("", err) }
+
+// failedAs logs (or counts) one failed request answered with code, which
+// its line names.
+func (l *failureLog) failedAs(code string, err error) {
 	now := time.Now().UnixNano()
 	next := l.next.Load()
 	if now < next || !l.next.CompareAndSwap(next, now+int64(failureLogEvery)) {
 		l.suppressed.Add(1)
 		return
 	}
-	if n := l.suppressed.Swap(0); n > 0 {
-		l.log.Warn(l.msg, "err", err, "also_failed_since_last_line", n)
-		return
+	args := make([]any, 0, 6)
+	if code != "" {
+		args = append(args, "code", code)
 	}
-	l.log.Warn(l.msg, "err", err)
+	args = append(args, "err", err)
+	if n := l.suppressed.Swap(0); n > 0 {
+		args = append(args, "also_failed_since_last_line", n)
+	}
+	l.log.Warn(l.msg, args...)
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/liveserver/liveserver/protocol"
 )
 
 // A burst of failures logs one line; the next line, a second later, says
@@ -22,7 +24,7 @@ func TestFailureLogIsRateLimited(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 125 {
-				l.failed(errors.New("redis down"))
+				l.failedAs(protocol.CodeUnavailable, errors.New("redis down"))
 			}
 		}()
 	}
@@ -34,7 +36,7 @@ func TestFailureLogIsRateLimited(t *testing.T) {
 		t.Fatalf("%d lines for a burst of 1000 failures, want 1:\n%s", lines, buf.String())
 	}
 	l.next.Store(0) // as if a second had passed
-	l.failed(errors.New("redis down"))
+	l.failedAs(protocol.CodeUnavailable, errors.New("redis down"))
 	// Every failure is on a line or counted on one. (A failure that comes
 	// while a line is being written may be counted on that line rather
 	// than the next.)

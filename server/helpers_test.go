@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/liveserver/liveserver/auth"
+	"github.com/liveserver/liveserver/internal/testutil"
 	"github.com/liveserver/liveserver/server"
 )
 
@@ -209,7 +210,7 @@ func (c *client) sendRaw(b []byte) error {
 	return c.ws.Write(ctx, websocket.MessageText, b)
 }
 
-const waitLong = 10 * time.Second
+const waitLong = testutil.WaitLong
 
 // next returns the next message; it fails the test after timeout.
 func (c *client) next(timeout time.Duration) msg {
@@ -340,16 +341,4 @@ func sign(t testing.TB, secret, sub, role string, ttl time.Duration, rooms ...st
 		t.Fatal(err)
 	}
 	return tok
-}
-
-// eventually polls cond until it holds or the wait runs out.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitLong)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true within %s", what, waitLong)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

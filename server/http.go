@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"mime"
 	"net"
@@ -27,50 +26,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
-}
-
-func asProtocol(err error) *protocol.Error {
-	var pe *protocol.Error
-	if errors.As(err, &pe) {
-		return pe
-	}
-	return nil
-}
-
-// clientError is the one place where an error becomes what a client sees:
-// a *protocol.Error passes as it is; a failed dependency (Redis down, a
-// timeout) is unavailable; anything else is internal. Details are logged,
-// never sent.
-func clientError(log *failureLog, err error) *protocol.Error {
-	if pe := asProtocol(err); pe != nil {
-		return pe
-	}
-	if errors.Is(err, errNotFoundRoute) {
-		return protocol.Errorf(protocol.CodeNotFound, "no such route")
-	}
-	log.failed(err)
-	if isDependencyError(err) {
-		return protocol.Errorf(protocol.CodeUnavailable, "a dependency is unavailable; nothing was changed")
-	}
-	return protocol.Errorf(protocol.CodeInternal, "internal error")
-}
-
-// isDependencyError reports whether err comes from a store call that could
-// not complete: a timeout, or (in cluster mode) a Redis failure.
-func isDependencyError(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return true
-	}
-	var de interface{ Dependency() bool }
-	if errors.As(err, &de) && de.Dependency() {
-		return true
-	}
-	return isNetError(err)
-}
-
-func writeError(w http.ResponseWriter, log *failureLog, err error) {
-	pe := clientError(log, err)
-	writeJSON(w, protocol.HTTPStatus(pe.Code), map[string]any{"error": pe})
 }
 
 // identity authenticates an HTTP call by its Authorization header. Without
@@ -103,14 +58,23 @@ func (s *Server) identity(r *http.Request) (auth.Identity, error) {
 
 const maxBody = 1 << 20
 
-// decodeBody reads a JSON object body into v.
-func decodeBody(r *http.Request, v any) error {
+// readBody reads a request body of at most maxBody bytes.
+func readBody(r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
-		return protocol.Errorf(protocol.CodeBadRequest, "reading the body: %v", err)
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "reading the body: %v", err)
 	}
 	if len(body) > maxBody {
-		return protocol.Errorf(protocol.CodeBadRequest, "body larger than %d bytes", maxBody)
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "body larger than %d bytes", maxBody)
+	}
+	return body, nil
+}
+
+// decodeBody reads a JSON object body into v.
+func decodeBody(r *http.Request, v any) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return protocol.Errorf(protocol.CodeBadRequest, "body is not the expected JSON object: %v", err)
@@ -135,12 +99,12 @@ func (s *Server) requestCtx(r *http.Request) (context.Context, context.CancelFun
 func (s *Server) api(w http.ResponseWriter, r *http.Request, f func(ctx context.Context, who auth.Identity, room string) (int, any, error)) {
 	room, err := roomParam(r)
 	if err != nil {
-		writeError(w, s.failLog, err)
+		s.writeError(w, err)
 		return
 	}
 	who, err := s.identity(r)
 	if err != nil {
-		writeError(w, s.failLog, err)
+		s.writeError(w, err)
 		return
 	}
 	if !s.allowUser(w, who) {
@@ -150,7 +114,7 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request, f func(ctx context.
 	defer cancel()
 	status, v, err := f(ctx, who, room)
 	if err != nil {
-		writeError(w, s.failLog, err)
+		s.writeError(w, err)
 		return
 	}
 	writeJSON(w, status, v)
@@ -190,14 +154,14 @@ func (s *Server) snapshot(ctx context.Context, room string) (protocol.Snapshot, 
 func (s *Server) handleGetRoom(w http.ResponseWriter, r *http.Request) {
 	room, err := roomParam(r)
 	if err != nil {
-		writeError(w, s.failLog, err)
+		s.writeError(w, err)
 		return
 	}
 	ctx, cancel := s.requestCtx(r)
 	defer cancel()
 	snap, err := s.snapshot(ctx, room)
 	if err != nil {
-		writeError(w, s.failLog, err)
+		s.writeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, snap)
@@ -289,17 +253,12 @@ func (s *Server) handleStopSale(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleBuy(w http.ResponseWriter, r *http.Request) {
 	s.api(w, r, func(ctx context.Context, who auth.Identity, room string) (int, any, error) {
-		var b struct {
-			ID      json.RawMessage `json:"id"`
-			Product string          `json:"product"`
-			Qty     json.RawMessage `json:"qty"`
-		}
-		if err := decodeBody(r, &b); err != nil {
+		body, err := readBody(r)
+		if err != nil {
 			return 0, nil, err
 		}
-		// Validate exactly as the WebSocket buy does.
-		raw, _ := json.Marshal(map[string]any{"type": protocol.TypeBuy, "id": b.ID, "room": room, "product": b.Product, "qty": b.Qty})
-		msg, _, err := protocol.DecodeClient(raw)
+		// Validated exactly as the WebSocket buy is.
+		msg, err := protocol.DecodeBuyBody(room, body)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -309,46 +268,6 @@ func (s *Server) handleBuy(w http.ResponseWriter, r *http.Request) {
 		}
 		return http.StatusOK, rec, nil
 	})
-}
-
-// buy is a purchase from either transport, timed and counted.
-func (s *Server) buy(ctx context.Context, who auth.Identity, m protocol.ClientMessage) (inventory.Receipt, error) {
-	if !who.CanBuy() {
-		return inventory.Receipt{}, protocol.Errorf(protocol.CodeUnauthorized, "authentication required")
-	}
-	start := time.Now()
-	rec, err := s.store.Buy(ctx, buyRequest(who, m))
-	s.countPurchase(start, err)
-	return rec, err
-}
-
-// buyAsync is buy answering through done, which the store may call from
-// another goroutine: a store that waits on Redis then holds no goroutine
-// per purchase in flight (a flash sale has thousands). done must not
-// block.
-func (s *Server) buyAsync(ctx context.Context, who auth.Identity, m protocol.ClientMessage, done func(inventory.Receipt, error)) {
-	if s.asyncBuyer == nil || !who.CanBuy() {
-		done(s.buy(ctx, who, m))
-		return
-	}
-	start := time.Now()
-	s.asyncBuyer.BuyAsync(ctx, buyRequest(who, m), func(rec inventory.Receipt, err error) {
-		s.countPurchase(start, err)
-		done(rec, err)
-	})
-}
-
-func buyRequest(who auth.Identity, m protocol.ClientMessage) inventory.BuyRequest {
-	return inventory.BuyRequest{Room: m.Room, User: who.User, ID: m.ID, Product: m.Product, Qty: m.Qty}
-}
-
-func (s *Server) countPurchase(start time.Time, err error) {
-	outcome := "ok"
-	if err != nil {
-		outcome = clientError(s.failLog, err).Code
-	}
-	s.metrics.purchases.WithLabelValues(outcome).Inc()
-	s.metrics.purchaseLatency.Observe(time.Since(start).Seconds())
 }
 
 func (s *Server) handleOrders(w http.ResponseWriter, r *http.Request) {
@@ -386,11 +305,11 @@ func (s *Server) handleOrders(w http.ResponseWriter, r *http.Request) {
 // another origin cannot send without a CORS preflight, never granted here).
 func (s *Server) handleDevToken(w http.ResponseWriter, r *http.Request) {
 	if !s.verifier.DevMode() {
-		writeError(w, s.failLog, protocol.Errorf(protocol.CodeNotFound, "/dev/token exists only in development mode (no JWT secret)"))
+		s.writeError(w, protocol.Errorf(protocol.CodeNotFound, "/dev/token exists only in development mode (no JWT secret)"))
 		return
 	}
 	if !LoopbackHost(r.Host) {
-		writeError(w, s.failLog, protocol.Errorf(protocol.CodeForbidden, "/dev/token answers only requests to a loopback address (Host localhost, 127.0.0.1 or [::1])"))
+		s.writeError(w, protocol.Errorf(protocol.CodeForbidden, "/dev/token answers only requests to a loopback address (Host localhost, 127.0.0.1 or [::1])"))
 		return
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
@@ -403,7 +322,7 @@ func (s *Server) handleDevToken(w http.ResponseWriter, r *http.Request) {
 		Rooms []string `json:"rooms"`
 	}
 	if err := decodeBody(r, &b); err != nil {
-		writeError(w, s.failLog, err)
+		s.writeError(w, err)
 		return
 	}
 	if b.Sub == "" {
@@ -411,7 +330,7 @@ func (s *Server) handleDevToken(w http.ResponseWriter, r *http.Request) {
 	}
 	tok, err := s.verifier.Issue(auth.Identity{User: b.Sub, Role: b.Role, Rooms: b.Rooms}, 24*time.Hour)
 	if err != nil {
-		writeError(w, s.failLog, err)
+		s.writeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"token": tok})

@@ -16,6 +16,7 @@ import (
 
 	"github.com/liveserver/liveserver/internal/clock"
 	"github.com/liveserver/liveserver/internal/redistest"
+	"github.com/liveserver/liveserver/internal/testutil"
 	"github.com/liveserver/liveserver/server"
 )
 
@@ -85,7 +86,7 @@ func TestRejoinsShareOneSnapshot(t *testing.T) {
 			}
 		}
 	}
-	eventually(t, "every join handled", func() bool {
+	testutil.Eventually(t, "every join handled", func() bool {
 		return metric(t, n, "liveserver_joins_total") >= sockets*joins
 	})
 	grew := int64(heapInUse()) - int64(before)
@@ -158,13 +159,13 @@ func TestNodeQueueBudget(t *testing.T) {
 			t.Fatalf("stuck socket %d: last frame %.200q, close %v (%v); want slow_consumer and 4000", i, last, st, err)
 		}
 	}
-	eventually(t, "the stuck sockets gone", func() bool { return n.srv.Conns() == 1 })
+	testutil.Eventually(t, "the stuck sockets gone", func() bool { return n.srv.Conns() == 1 })
 	t.Logf("budget %d B: %v budget closes, largest queued-bytes sample %v B", budget, closes, maxSeen)
 	if maxSeen > 2*budget {
 		t.Fatalf("queued bytes reached %v, over twice the budget %d", maxSeen, budget)
 	}
 	healthyPing(healthy, -1)
-	eventually(t, "queued bytes back to 0", func() bool { return metric(t, n, "liveserver_queued_bytes") == 0 })
+	testutil.Eventually(t, "queued bytes back to 0", func() bool { return metric(t, n, "liveserver_queued_bytes") == 0 })
 }
 
 // healthyPing pings and waits for the pong.
@@ -334,7 +335,7 @@ func TestDeleteRoomAndRetentionCluster(t *testing.T) {
 	}
 	// Only the order log and the answers that expire on their own stay
 	// (the nodes' viewer counts go with their next presence report).
-	eventually(t, "the room's state keys gone", func() bool {
+	testutil.Eventually(t, "the room's state keys gone", func() bool {
 		keys, _ := rdb.Keys(ctx, "liveserver:{room:spring}:*").Result()
 		var left []string
 		for _, k := range keys {
@@ -357,7 +358,7 @@ func TestDeleteRoomAndRetentionCluster(t *testing.T) {
 
 	// Past the retention the periodic sweep (every second here) trims the
 	// stream and its index, and the deleted room's log goes with them.
-	eventually(t, "the order log trimmed", func() bool {
+	testutil.Eventually(t, "the order log trimmed", func() bool {
 		n, _ := rdb.Exists(ctx, "liveserver:{room:spring}:orders", "liveserver:{room:spring}:orderidx").Result()
 		return n == 0
 	})
@@ -446,7 +447,7 @@ func TestDeleteRoomRacingJoins(t *testing.T) {
 				t.Fatalf("round %d viewer %d: %v", round, i, r)
 			}
 		}
-		eventually(t, "no room left on the hub", func() bool { return metric(t, n, "liveserver_rooms") == 0 })
+		testutil.Eventually(t, "no room left on the hub", func() bool { return metric(t, n, "liveserver_rooms") == 0 })
 		for _, v := range viewers {
 			v.ws.CloseNow()
 		}

@@ -445,7 +445,7 @@ func (s *Server) refuseConn(w http.ResponseWriter, rf *refusal) {
 		writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": rateLimitedError{Code: rf.err.Code, Message: rf.err.Message, RetryAfterMS: connRetryAfter.Milliseconds()}})
 		return
 	}
-	writeError(w, s.failLog, rf.err)
+	s.writeError(w, rf.err)
 }
 
 // noteUntrustedProxy logs, at most once a minute, that connections were

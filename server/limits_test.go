@@ -18,6 +18,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/liveserver/liveserver/internal/testutil"
 	"github.com/liveserver/liveserver/server"
 )
 
@@ -81,7 +82,7 @@ func TestConnCapPerIP(t *testing.T) {
 	_, st, e, h = dialWith(t, n.wsURL(), xff("203.0.113.7"))
 	wantRateLimited(t, "X-Forwarded-For without -trusted-proxies", st, e, h)
 	a.ws.Close(websocket.StatusNormalClosure, "")
-	eventually(t, "a slot frees when a connection closes", func() bool {
+	testutil.Eventually(t, "a slot frees when a connection closes", func() bool {
 		c, _, _, _ := dialWith(t, n.wsURL(), nil)
 		return c != nil
 	})
@@ -139,7 +140,7 @@ func TestConnCapPerUser(t *testing.T) {
 		t.Fatalf("close %d, want 1013", code)
 	}
 	a.ws.Close(websocket.StatusNormalClosure, "")
-	eventually(t, "the user's slot frees", func() bool {
+	testutil.Eventually(t, "the user's slot frees", func() bool {
 		c, _, _, _ := dialWith(t, n.wsURL(), bearer(alice))
 		return c != nil
 	})
@@ -254,7 +255,7 @@ func TestAuthTimeoutDropsSilentClient(t *testing.T) {
 	if err == nil {
 		t.Fatal("more data after the close frame")
 	}
-	eventually(t, "the waiting slot is free again", func() bool {
+	testutil.Eventually(t, "the waiting slot is free again", func() bool {
 		c, _, _, _ := dialWith(t, n.wsURL(), nil)
 		return c != nil
 	})

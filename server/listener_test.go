@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/liveserver/liveserver/internal/testutil"
 	"github.com/liveserver/liveserver/server"
 )
 
@@ -108,7 +109,7 @@ func TestListenerCapIdleKeepAlives(t *testing.T) {
 		}
 		idle = append(idle, k)
 	}
-	eventually(t, "the keep-alives are idle at the cap", func() bool { return ln.Open() == capN })
+	testutil.Eventually(t, "the keep-alives are idle at the cap", func() bool { return ln.Open() == capN })
 
 	// A WebSocket and a health check get in past the idle keep-alives.
 	ws, _, _, _ := dialWith(t, n.wsURL(), nil)
@@ -143,7 +144,7 @@ func TestListenerCapIdleKeepAlives(t *testing.T) {
 	for _, k := range idle[2:] {
 		k.conn.Close() // make room for the busy ones
 	}
-	eventually(t, "closed keep-alives give their places back", func() bool { return ln.Open() == 2 })
+	testutil.Eventually(t, "closed keep-alives give their places back", func() bool { return ln.Open() == 2 })
 	for range 2 {
 		c, err := net.Dial("tcp", strings.TrimPrefix(n.url, "http://"))
 		if err != nil {
@@ -152,7 +153,7 @@ func TestListenerCapIdleKeepAlives(t *testing.T) {
 		t.Cleanup(func() { c.Close() })
 		busy = append(busy, c)
 	}
-	eventually(t, "busy connections counted", func() bool { return ln.Open() == capN })
+	testutil.Eventually(t, "busy connections counted", func() bool { return ln.Open() == capN })
 	// The fresh keep-alive is idle again: it is the one that makes room.
 	probe := openKeepAlive(t, n)
 	if st, _ := probe.get(t, "/healthz"); st != 200 {
@@ -163,14 +164,14 @@ func TestListenerCapIdleKeepAlives(t *testing.T) {
 	}
 	// Replace the probe (idle now) by a third busy connection.
 	probe.conn.Close()
-	eventually(t, "the probe gives its place back", func() bool { return ln.Open() == capN-1 })
+	testutil.Eventually(t, "the probe gives its place back", func() bool { return ln.Open() == capN-1 })
 	c, err := net.Dial("tcp", strings.TrimPrefix(n.url, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
 	busy = append(busy, c)
-	eventually(t, "all busy", func() bool { return ln.Open() == capN })
+	testutil.Eventually(t, "all busy", func() bool { return ln.Open() == capN })
 
 	over := openKeepAlive(t, n)
 	st, body := over.get(t, "/healthz")
@@ -185,7 +186,7 @@ func TestListenerCapIdleKeepAlives(t *testing.T) {
 		t.Fatalf("%d connections open, cap %d", got, capN)
 	}
 	busy[0].Close()
-	eventually(t, "a place frees when a connection closes", func() bool {
+	testutil.Eventually(t, "a place frees when a connection closes", func() bool {
 		if ln.Open() >= capN {
 			return false
 		}

@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/liveserver/liveserver/internal/testutil"
 	"github.com/liveserver/liveserver/server"
 )
 
@@ -32,7 +33,7 @@ func TestGoroutinesReturnToBaseline(t *testing.T) {
 		c.ws.CloseNow()
 		<-c.done
 	}
-	eventually(t, "goroutines back to baseline", func() bool { return runtime.NumGoroutine() <= base })
+	testutil.Eventually(t, "goroutines back to baseline", func() bool { return runtime.NumGoroutine() <= base })
 	if n.srv.Conns() != 1 {
 		t.Fatalf("%d connections registered, want 1", n.srv.Conns())
 	}

@@ -1,9 +1,6 @@
 package server
 
 import (
-	"errors"
-	"net"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/liveserver/liveserver/protocol"
@@ -36,9 +33,4 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.refused.WithLabelValues(reason)
 	}
 	return m
-}
-
-func isNetError(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/liveserver/liveserver/internal/rkeys"
 	"github.com/liveserver/liveserver/inventory"
 	"github.com/liveserver/liveserver/room"
 )
@@ -71,20 +72,21 @@ func newRedisBackend(cfg Config) (backend, error) {
 		return backend{}, fmt.Errorf("redis at %s: %w", opt.Addr, err)
 	}
 
+	names := rkeys.New(cfg.RedisKeyPrefix)
 	dev := cfg.JWTSecret == ""
 	ttl := cfg.devTTL
 	if ttl == 0 {
 		ttl = devKeysTTL
 	}
 	var devSecret []byte
-	if err = claimMode(rdb, dev, ttl); err == nil && dev {
-		devSecret, err = sharedDevSecret(rdb, ttl)
+	if err = claimMode(rdb, names, dev, ttl); err == nil && dev {
+		devSecret, err = sharedDevSecret(rdb, names, ttl)
 	}
 	if err != nil {
 		rdb.Close()
 		return backend{}, err
 	}
-	keeper := startModeKeeper(rdb, dev, devSecret, ttl, cfg.Logger)
+	keeper := startModeKeeper(rdb, names, dev, devSecret, ttl, cfg.Logger)
 
 	rtt := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "liveserver_redis_duration_seconds",
@@ -93,9 +95,9 @@ func newRedisBackend(cfg Config) (backend, error) {
 	}, []string{"op"})
 	cfg.Registry.MustRegister(rtt)
 	registerPoolMetrics(cfg.Registry, rdb, opt.PoolSize)
-	store := inventory.NewRedisStore(rdb, inventory.RedisConfig{Logger: cfg.Logger, Registerer: cfg.Registry, RoundTrips: rtt, OrderRetention: cfg.OrderRetention})
-	broker := room.NewRedisBroker(rdb, room.RedisBrokerConfig{Logger: cfg.Logger, Registerer: cfg.Registry, RoundTrips: rtt})
-	presence := room.NewRedisPresence(rdb, room.RedisPresenceConfig{Logger: cfg.Logger, RoundTrips: rtt})
+	store := inventory.NewRedisStore(rdb, inventory.RedisConfig{KeyPrefix: names.Prefix(), Logger: cfg.Logger, Registerer: cfg.Registry, RoundTrips: rtt, OrderRetention: cfg.OrderRetention})
+	broker := room.NewRedisBroker(rdb, room.RedisBrokerConfig{KeyPrefix: names.Prefix(), Logger: cfg.Logger, Registerer: cfg.Registry, RoundTrips: rtt})
+	presence := room.NewRedisPresence(rdb, room.RedisPresenceConfig{KeyPrefix: names.Prefix(), Logger: cfg.Logger, RoundTrips: rtt})
 	return backend{
 		devSecret: devSecret,
 		fds:       opt.PoolSize + 1, // the pool, and pub/sub's own connection
@@ -198,19 +200,14 @@ func registerPoolMetrics(reg prometheus.Registerer, rdb *redis.Client, size int)
 	)
 }
 
-// Keys of the cluster's mode. (To move to the package that owns key names.)
-var (
-	// modeKey records whether the nodes on this Redis run in production
-	// (with a JWT secret) or development mode. A production marker never
-	// expires: a Redis once used by production stays closed to
-	// development nodes (delete the key by hand to change that). A
-	// development marker expires devKeysTTL after the last development node
-	// stopped refreshing it.
-	modeKey = inventory.DefaultKeyPrefix + "node-mode"
-	// devSecretKey holds the development-mode token secret the nodes
-	// share; it expires like the development marker.
-	devSecretKey = inventory.DefaultKeyPrefix + "dev-token-secret"
-)
+// The keys of the cluster's mode (internal/rkeys): NodeMode records
+// whether the nodes on this Redis run in production (with a JWT secret) or
+// development mode. A production marker never expires: a Redis once used
+// by production stays closed to development nodes (delete the key by hand
+// to change that). A development marker expires devKeysTTL after the last
+// development node stopped refreshing it. DevSecret holds the
+// development-mode token secret the nodes share; it expires like the
+// development marker.
 
 const (
 	modeProduction  = "production"
@@ -236,28 +233,28 @@ return ARGV[1]
 // claimMode records this node's mode in Redis, refusing to join a Redis
 // whose nodes run in the other mode: a development node (anyone may mint
 // any token) must never share rooms and orders with production nodes.
-func claimMode(rdb *redis.Client, dev bool, ttl time.Duration) error {
+func claimMode(rdb *redis.Client, names rkeys.Names, dev bool, ttl time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), redisStartTimeout)
 	defer cancel()
-	held, err := claimModeOnce(ctx, rdb, dev, ttl)
+	held, err := claimModeOnce(ctx, rdb, names, dev, ttl)
 	if err != nil {
 		return fmt.Errorf("redis: recording the node's mode: %w", err)
 	}
 	if dev && held == modeProduction {
-		return fmt.Errorf("this Redis is used by production nodes (key %s = %q), and this node has no JWT secret (development mode): refusing to join it. Set the cluster's JWT secret (LIVESERVER_JWT_SECRET or -jwt-secret-file), or use another Redis for development", modeKey, held)
+		return fmt.Errorf("this Redis is used by production nodes (key %s = %q), and this node has no JWT secret (development mode): refusing to join it. Set the cluster's JWT secret (LIVESERVER_JWT_SECRET or -jwt-secret-file), or use another Redis for development", names.NodeMode(), held)
 	}
 	if !dev && held == modeDevelopment {
-		return fmt.Errorf("this Redis is used by development nodes (key %s = %q, whose secret lets anyone mint tokens): refusing to join it in production mode. Stop them and wait until the key expires (%s), or use another Redis", modeKey, held, ttl)
+		return fmt.Errorf("this Redis is used by development nodes (key %s = %q, whose secret lets anyone mint tokens): refusing to join it in production mode. Stop them and wait until the key expires (%s), or use another Redis", names.NodeMode(), held, ttl)
 	}
 	return nil
 }
 
-func claimModeOnce(ctx context.Context, rdb *redis.Client, dev bool, ttl time.Duration) (string, error) {
+func claimModeOnce(ctx context.Context, rdb *redis.Client, names rkeys.Names, dev bool, ttl time.Duration) (string, error) {
 	mode, ms := modeProduction, int64(0)
 	if dev {
 		mode, ms = modeDevelopment, ttl.Milliseconds()
 	}
-	return claimModeScript.Run(ctx, rdb, []string{modeKey}, mode, ms).Text()
+	return claimModeScript.Run(ctx, rdb, []string{names.NodeMode()}, mode, ms).Text()
 }
 
 // sharedDevSecret returns the development-mode token secret of the
@@ -266,12 +263,12 @@ func claimModeOnce(ctx context.Context, rdb *redis.Client, dev bool, ttl time.Du
 // balancer the token request and the WebSocket may reach different nodes).
 // It expires ttl after the last node stopped refreshing it, and never
 // applies with a JWT secret.
-func sharedDevSecret(rdb *redis.Client, ttl time.Duration) ([]byte, error) {
+func sharedDevSecret(rdb *redis.Client, names rkeys.Names, ttl time.Duration) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), redisStartTimeout)
 	defer cancel()
 	fresh := make([]byte, 32)
 	rand.Read(fresh)
-	secret, err := devSecretScript.Run(ctx, rdb, []string{devSecretKey}, hex.EncodeToString(fresh), ttl.Milliseconds()).Text()
+	secret, err := devSecretScript.Run(ctx, rdb, []string{names.DevSecret()}, hex.EncodeToString(fresh), ttl.Milliseconds()).Text()
 	if err != nil {
 		return nil, fmt.Errorf("redis: development token secret: %w", err)
 	}
@@ -309,7 +306,7 @@ type modeKeeper struct {
 	once sync.Once
 }
 
-func startModeKeeper(rdb *redis.Client, dev bool, secret []byte, ttl time.Duration, log *slog.Logger) *modeKeeper {
+func startModeKeeper(rdb *redis.Client, names rkeys.Names, dev bool, secret []byte, ttl time.Duration, log *slog.Logger) *modeKeeper {
 	k := &modeKeeper{quit: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(k.done)
@@ -322,12 +319,12 @@ func startModeKeeper(rdb *redis.Client, dev bool, secret []byte, ttl time.Durati
 			case <-t.C:
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), redisStartTimeout)
-			held, err := claimModeOnce(ctx, rdb, dev, ttl)
+			held, err := claimModeOnce(ctx, rdb, names, dev, ttl)
 			if err == nil && dev {
 				var kept int64
-				kept, err = refreshDevSecretScript.Run(ctx, rdb, []string{devSecretKey}, secret, ttl.Milliseconds()).Int64()
+				kept, err = refreshDevSecretScript.Run(ctx, rdb, []string{names.DevSecret()}, secret, ttl.Milliseconds()).Int64()
 				if err == nil && kept == 0 {
-					log.Error("the development token secret in Redis changed under this node (it expired during an outage and another node set a new one): tokens of other nodes are refused here; restart this node", "key", devSecretKey)
+					log.Error("the development token secret in Redis changed under this node (it expired during an outage and another node set a new one): tokens of other nodes are refused here; restart this node", "key", names.DevSecret())
 				}
 			}
 			cancel()
@@ -335,7 +332,7 @@ func startModeKeeper(rdb *redis.Client, dev bool, secret []byte, ttl time.Durati
 			case err != nil:
 				// Redis is down: the failure log reports it already.
 			case dev && held != modeDevelopment, !dev && held != modeProduction:
-				log.Error("nodes of the other mode now use this Redis (the mode marker changed under this node): stop them", "key", modeKey, "mode", held)
+				log.Error("nodes of the other mode now use this Redis (the mode marker changed under this node): stop them", "key", names.NodeMode(), "mode", held)
 			}
 		}
 	}()

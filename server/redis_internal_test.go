@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/liveserver/liveserver/internal/redistest"
+	"github.com/liveserver/liveserver/internal/rkeys"
 )
 
 // The node's Redis pool is sized for bursts, not for its CPUs, and a call
@@ -51,6 +52,8 @@ func TestDevKeysExpire(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: rds.Addr()})
 	defer rdb.Close()
 	ctx := context.Background()
+	names := rkeys.New(rkeys.DefaultPrefix)
+	modeKey, devSecretKey := names.NodeMode(), names.DevSecret()
 	const ttl = 900 * time.Millisecond
 	srv, err := New(Config{RedisURL: rds.URL(), devTTL: ttl})
 	if err != nil {

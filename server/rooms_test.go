@@ -10,6 +10,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/liveserver/liveserver/internal/testutil"
 	"github.com/liveserver/liveserver/server"
 )
 
@@ -401,7 +402,7 @@ func TestSlowConsumers(t *testing.T) {
 	stuck.Write(t.Context(), websocket.MessageText, []byte(`{"type":"join","room":"demo"}`))
 	healthy := dial(t, n.wsURL(), "")
 	healthy.join("demo")
-	eventually(t, "both joined", func() bool { return n.srv.Conns() == 3 })
+	testutil.Eventually(t, "both joined", func() bool { return n.srv.Conns() == 3 })
 
 	// Pin until the stuck client is dropped; the healthy one sees every event.
 	sent := 0
@@ -466,7 +467,7 @@ func TestGracefulShutdown(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- n.srv.Shutdown(ctx) }()
-	eventually(t, "readyz 503 while draining", func() bool { return n.do(t, "GET", "/readyz", "", nil, nil) == 503 })
+	testutil.Eventually(t, "readyz 503 while draining", func() bool { return n.do(t, "GET", "/readyz", "", nil, nil) == 503 })
 	for i, c := range clients {
 		if st := c.closeStatus(); st != websocket.StatusGoingAway {
 			t.Errorf("client %d: close %v, want 1001", i, st)

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/liveserver/liveserver/internal/redistest"
+	"github.com/liveserver/liveserver/internal/testutil"
 	"github.com/liveserver/liveserver/server"
 )
 
@@ -226,7 +227,7 @@ func TestReadyzHidesRedisError(t *testing.T) {
 	if strings.Contains(string(b), port) || strings.Contains(string(b), "dial") || strings.Contains(string(b), "127.0.0.1") {
 		t.Fatalf("readyz tells the world about Redis: %s", b)
 	}
-	eventually(t, "the readiness failure in the log", func() bool {
+	testutil.Eventually(t, "the readiness failure in the log", func() bool {
 		return strings.Contains(logs.String(), "readiness check") && strings.Contains(logs.String(), port)
 	})
 }

@@ -1,7 +1,8 @@
 // Package server is the edge of liveserver: it serves the HTTP API and the
 // WebSocket endpoint, authenticates callers, dispatches client messages to
 // the room hub, the pinning service and the inventory store, and maps their
-// errors to the protocol's codes in one place (clientError).
+// errors to the protocol's codes, logging failures once, in one place
+// (clientError, errors.go).
 //
 // A Server is one node. Its goroutines: one per WebSocket connection (the
 // HTTP handler's, which writes) plus one that reads; the hub's maintenance
@@ -10,7 +11,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -25,8 +25,10 @@ import (
 
 	"github.com/liveserver/liveserver/auth"
 	"github.com/liveserver/liveserver/internal/clock"
+	"github.com/liveserver/liveserver/internal/rkeys"
 	"github.com/liveserver/liveserver/inventory"
 	"github.com/liveserver/liveserver/pinning"
+	"github.com/liveserver/liveserver/protocol"
 	"github.com/liveserver/liveserver/room"
 )
 
@@ -45,7 +47,11 @@ type Config struct {
 	// RedisPassword, when set, replaces the password of RedisURL, so that
 	// the URL can be given without it.
 	RedisPassword string
-	MaxConns      int // WebSocket connections; zero: 19000, or less to fit MaxTCPConns
+	// RedisKeyPrefix starts every Redis key and channel (internal/rkeys);
+	// another prefix on the same Redis is another cluster. Zero:
+	// "liveserver:".
+	RedisKeyPrefix string
+	MaxConns       int // WebSocket connections; zero: 19000, or less to fit MaxTCPConns
 	// MaxTCPConns caps the TCP connections the node's listener holds open
 	// (LimitListener); zero: the open-file limit less the Redis pool and a
 	// reserve. Above that limit, New fails.
@@ -92,6 +98,9 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
+	if c.RedisKeyPrefix == "" {
+		c.RedisKeyPrefix = rkeys.DefaultPrefix
+	}
 	if c.MsgRate == 0 {
 		c.MsgRate = 20
 	}
@@ -344,7 +353,7 @@ func (s *Server) routes() {
 			http.Redirect(w, r, "/demo/", http.StatusFound)
 			return
 		}
-		writeError(w, s.failLog, errNotFoundRoute)
+		s.writeError(w, errNotFoundRoute)
 	})
 	s.mux = mux
 	s.handler = s.rateLimitedAPI(mux)
@@ -374,7 +383,7 @@ func (s *Server) seedDemo() error {
 	defer cancel()
 	if _, err := s.store.Snapshot(ctx, "demo"); err == nil {
 		return nil
-	} else if pe := asProtocol(err); pe == nil || pe.Code != "not_found" {
+	} else if protocol.ErrorCode(err) != protocol.CodeNotFound {
 		return err
 	}
 	_, err := s.store.PutRoom(ctx, "demo", DemoRoom)
@@ -392,8 +401,6 @@ var DemoRoom = inventory.RoomSpec{
 		{ID: "p5", Name: "Field Watch", Price: 19900, Currency: "USD", Image: "/demo/img/watch.svg", Stock: 10},
 	},
 }
-
-var errNotFoundRoute = errors.New("no such route")
 
 // Conns is the number of open WebSocket connections.
 func (s *Server) Conns() int { return s.hub.Conns() }

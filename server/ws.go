@@ -23,7 +23,7 @@ import (
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if !s.enter() {
 		s.metrics.refused.WithLabelValues("draining").Inc()
-		writeError(w, s.failLog, protocol.Errorf(protocol.CodeUnavailable, "this node is shutting down; connect to another"))
+		s.writeError(w, protocol.Errorf(protocol.CodeUnavailable, "this node is shutting down; connect to another"))
 		return
 	}
 	handed := false
@@ -35,7 +35,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if s.active.Add(1) > int64(s.cfg.MaxConns) {
 		s.active.Add(-1)
 		s.metrics.refused.WithLabelValues("max_conns").Inc()
-		writeError(w, s.failLog, protocol.Errorf(protocol.CodeUnavailable, "this node is at its connection limit; try another or retry later"))
+		s.writeError(w, protocol.Errorf(protocol.CodeUnavailable, "this node is at its connection limit; try another or retry later"))
 		return
 	}
 	defer func() {
@@ -61,14 +61,14 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case !ok:
 		s.metrics.authFailures.Inc()
-		writeError(w, s.failLog, protocol.Errorf(protocol.CodeUnauthorized, "malformed Authorization header; use Bearer <jwt>"))
+		s.writeError(w, protocol.Errorf(protocol.CodeUnauthorized, "malformed Authorization header; use Bearer <jwt>"))
 		return
 	case tok != "":
 		who, err := s.verifier.Verify(tok)
 		if err != nil {
 			s.metrics.authFailures.Inc()
 			s.metrics.refused.WithLabelValues("auth").Inc()
-			writeError(w, s.failLog, err)
+			s.writeError(w, err)
 			return
 		}
 		sess.setIdentity(who)
@@ -247,7 +247,7 @@ func (ss *session) allow(typ websocket.MessageType, data []byte) bool {
 // fail answers a message with an error: a reply when it has an id, else an
 // error message.
 func (ss *session) fail(id string, err error) {
-	pe := clientError(ss.s.failLog, err)
+	pe := ss.s.clientError(err)
 	if id != "" {
 		ss.c.Send(protocol.ReplyError(id, now(), pe))
 	} else {
@@ -363,7 +363,7 @@ func (ss *session) auth(m protocol.ClientMessage) {
 			ss.fail(m.ID, err)
 			return
 		}
-		pe := clientError(ss.s.failLog, err)
+		pe := ss.s.clientError(err)
 		var final []byte
 		if m.ID != "" {
 			final = protocol.ReplyError(m.ID, now(), pe)

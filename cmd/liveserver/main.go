@@ -39,7 +39,7 @@ type options struct {
 	addr, jwtSecret, allowedOrigins, redis, logFormat, logLevel string
 	jwtSecretFile, jwtAudience, jwtIssuer                       string
 	redisPasswordFile, debugAddr, metricsAddr                   string
-	trustedProxies                                              string
+	trustedProxies, redisPrefix                                 string
 	maxTCPConns, maxConnsPerIP, maxConnsPerUser, maxUnauth      int
 	httpRatePerIP, httpRatePerUser                              float64
 	maxConns, maxRoomsPerConn, msgBurst, maxQueueBytes          int
@@ -79,6 +79,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.allowedOrigins, "allowed-origins", "", "comma-separated Origin host patterns allowed to open /ws (e.g. shop.example.com,*.example.com; * for any); empty: same host only")
 	fs.StringVar(&o.redis, "redis", "", "Redis URL for cluster mode (redis://[user:pass@]host:port/db or rediss://...); empty keeps everything in memory on one node. Give the password apart: LIVESERVER_REDIS_PASSWORD or -redis-password-file")
 	fs.StringVar(&o.redisPasswordFile, "redis-password-file", "", "file holding the Redis password (surrounding white space ignored); it replaces the URL's")
+	fs.StringVar(&o.redisPrefix, "redis-prefix", "liveserver:", "prefix of every Redis key and channel; nodes with another prefix on the same Redis are another cluster")
 	fs.IntVar(&o.maxConns, "max-conns", 0, "WebSocket connections this node accepts; more are answered 503. 0: 19000, or fewer to fit -max-tcp-conns")
 	fs.IntVar(&o.maxTCPConns, "max-tcp-conns", 0, "TCP connections the listener holds open (WebSockets, HTTP requests and keep-alives); at the cap an idle keep-alive is closed, else 503. 0: the open-file limit less the Redis pool and 64")
 	fs.IntVar(&o.maxConnsPerIP, "max-conns-per-ip", 256, "WebSocket connections from one client address (an IPv6 /64); more are answered 429. 0 means unlimited")
@@ -269,6 +270,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		JWTMaxLifetime:    o.jwtMaxLifetime,
 		RedisURL:          o.redis,
 		RedisPassword:     o.redisPassword,
+		RedisKeyPrefix:    o.redisPrefix,
 		PrivateMetrics:    o.metricsAddr != "",
 		MaxConns:          o.maxConns,
 		MaxTCPConns:       o.maxTCPConns,

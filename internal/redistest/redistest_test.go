@@ -14,44 +14,18 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
+
+	"github.com/liveserver/liveserver/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func newClient(t *testing.T, addr string) *redis.Client {
-	t.Helper()
-	c := redis.NewClient(&redis.Options{
-		Addr:         addr,
-		DialTimeout:  time.Second,
-		ReadTimeout:  2 * time.Second,
-		WriteTimeout: 2 * time.Second,
-	})
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// eventually retries f until it succeeds or 10s have passed.
-func eventually(t *testing.T, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after 10s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func TestStartSetGet(t *testing.T) {
@@ -95,10 +69,10 @@ func TestServersAreIndependent(t *testing.T) {
 		t.Fatalf("two servers on %s", a.Addr())
 	}
 	ctx := ctxT(t)
-	if err := newClient(t, a.Addr()).Set(ctx, "k", "a", 0).Err(); err != nil {
+	if err := NewClient(t, a.Addr()).Set(ctx, "k", "a", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := newClient(t, b.Addr()).Get(ctx, "k").Err(); !errors.Is(err, redis.Nil) {
+	if err := NewClient(t, b.Addr()).Get(ctx, "k").Err(); !errors.Is(err, redis.Nil) {
 		t.Fatalf("GET on the other server: %v, want redis.Nil", err)
 	}
 }
@@ -107,7 +81,7 @@ func TestKillRestartLosesDataWithoutAOF(t *testing.T) {
 	t.Parallel()
 	s := Start(t)
 	addr := s.Addr()
-	c := newClient(t, addr)
+	c := NewClient(t, addr)
 	ctx := ctxT(t)
 	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
 		t.Fatal(err)
@@ -123,7 +97,7 @@ func TestKillRestartLosesDataWithoutAOF(t *testing.T) {
 	if s.Addr() != addr {
 		t.Fatalf("Restart moved the server from %s to %s", addr, s.Addr())
 	}
-	eventually(t, "PING after Restart", func() error { return c.Ping(ctx).Err() })
+	testutil.EventuallyNil(t, "PING after Restart", func() error { return c.Ping(ctx).Err() })
 	if err := c.Get(ctx, "k").Err(); !errors.Is(err, redis.Nil) {
 		t.Fatalf("GET after restart without AOF: %v, want redis.Nil", err)
 	}
@@ -132,7 +106,7 @@ func TestKillRestartLosesDataWithoutAOF(t *testing.T) {
 func TestKillRestartKeepsDataWithAOF(t *testing.T) {
 	t.Parallel()
 	s := Start(t, WithAppendOnly())
-	c := newClient(t, s.Addr())
+	c := NewClient(t, s.Addr())
 	ctx := ctxT(t)
 	for i := range 100 {
 		if err := c.IncrBy(ctx, "stock", 1).Err(); err != nil {
@@ -151,7 +125,7 @@ func TestKillRestartKeepsDataWithAOF(t *testing.T) {
 		t.Fatal("PING succeeded after Kill")
 	}
 	s.Restart()
-	eventually(t, "PING after Restart", func() error { return c.Ping(ctx).Err() })
+	testutil.EventuallyNil(t, "PING after Restart", func() error { return c.Ping(ctx).Err() })
 	if n, err := c.Get(ctx, "stock").Int(); err != nil || n != 100 {
 		t.Fatalf("stock after restart = %d, %v; want 100", n, err)
 	}
@@ -176,13 +150,13 @@ func TestStopIsIdempotentAndReaps(t *testing.T) {
 	}
 	// Restart after a graceful stop works as well.
 	s.Restart()
-	eventually(t, "PING after Restart", func() error { return newClient(t, s.Addr()).Ping(ctxT(t)).Err() })
+	testutil.EventuallyNil(t, "PING after Restart", func() error { return NewClient(t, s.Addr()).Ping(ctxT(t)).Err() })
 }
 
 func TestWithArgs(t *testing.T) {
 	t.Parallel()
 	s := Start(t, WithArgs("--databases", "3"))
-	err := newClient(t, s.Addr()).Do(ctxT(t), "SELECT", "5").Err()
+	err := NewClient(t, s.Addr()).Do(ctxT(t), "SELECT", "5").Err()
 	if err == nil || !strings.Contains(err.Error(), "out of range") {
 		t.Fatalf("SELECT 5 with 3 databases: %v", err)
 	}
@@ -230,12 +204,12 @@ func TestProxyForwardsAndCutGivesEOF(t *testing.T) {
 	t.Parallel()
 	s := Start(t)
 	p := NewProxy(t, s.Addr())
-	c := newClient(t, p.Addr())
+	c := NewClient(t, p.Addr())
 	ctx := ctxT(t)
 	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := newClient(t, s.Addr()).Get(ctx, "k").Result(); err != nil || got != "v" {
+	if got, err := NewClient(t, s.Addr()).Get(ctx, "k").Result(); err != nil || got != "v" {
 		t.Fatalf("GET directly = %q, %v", got, err)
 	}
 
@@ -279,7 +253,7 @@ func TestProxyCutBreaksGoRedisAndRestoreReconnects(t *testing.T) {
 	ctx := ctxT(t)
 
 	// A dedicated connection: the very one that is cut must fail.
-	c := newClient(t, p.Addr())
+	c := NewClient(t, p.Addr())
 	conn := c.Conn()
 	defer conn.Close()
 	if err := conn.Set(ctx, "k", "v", 0).Err(); err != nil {
@@ -295,7 +269,7 @@ func TestProxyCutBreaksGoRedisAndRestoreReconnects(t *testing.T) {
 	}
 
 	p.Restore()
-	eventually(t, "GET after Restore", func() error {
+	testutil.EventuallyNil(t, "GET after Restore", func() error {
 		got, err := c.Get(ctx, "k").Result()
 		if err == nil && got != "v" {
 			return fmt.Errorf("GET = %q", got)
@@ -314,12 +288,12 @@ func TestProxyToDeadTarget(t *testing.T) {
 	t.Parallel()
 	s := Start(t)
 	p := NewProxy(t, s.Addr())
-	c := newClient(t, p.Addr())
+	c := NewClient(t, p.Addr())
 	ctx := ctxT(t)
 	s.Kill()
 	if err := c.Ping(ctx).Err(); err == nil {
 		t.Fatal("PING through proxy to a killed server succeeded")
 	}
 	s.Restart()
-	eventually(t, "PING after Restart", func() error { return c.Ping(ctx).Err() })
+	testutil.EventuallyNil(t, "PING after Restart", func() error { return c.Ping(ctx).Err() })
 }

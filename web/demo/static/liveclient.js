@@ -21,7 +21,8 @@
 //   - applies `stock` only when its `v` is higher than the one it knows;
 //   - correlates requests and replies by `id` with promises and timeouts,
 //     and resends idempotent requests (`buy`) with the same id after a
-//     reconnect, so a purchase is never taken twice;
+//     reconnect, or after `retry_after_ms` plus jitter when the server
+//     answers `overloaded`, so a purchase is never taken twice;
 //   - refreshes its token on the open connection before the token's exp
 //     (the server ends a connection at exp with token_expired): it decodes
 //     exp from the JWT and, some seconds before it, asks the app's
@@ -42,6 +43,7 @@ export const ErrorCode = Object.freeze({
   RateLimited: 'rate_limited',
   TooManyRooms: 'too_many_rooms',
   Unavailable: 'unavailable',
+  Overloaded: 'overloaded',
   Internal: 'internal',
   TokenExpired: 'token_expired', // in an `error` message before the server closes with 1008
   // Client side: no answer in time, connection lost before the answer, client closed.
@@ -687,6 +689,7 @@ export class LiveClient extends EventTarget {
       rec.resolve = resolve;
       rec.reject = reject;
     });
+    rec.deadline = localNow() + timeout;
     rec.timer = setTimeout(() => {
       this._settle(rec, new LiveError(ErrorCode.Timeout, `no answer to ${rec.msg.type} within ${timeout} ms`));
     }, timeout);
@@ -714,6 +717,7 @@ export class LiveClient extends EventTarget {
     if (this.pending.get(rec.id) !== rec) return;
     this.pending.delete(rec.id);
     clearTimeout(rec.timer);
+    clearTimeout(rec.retry);
     if (err) rec.reject(err);
     else rec.resolve(reply);
   }
@@ -780,8 +784,25 @@ export class LiveClient extends EventTarget {
     if (msg.ok) this._settle(rec, null, msg);
     else {
       const e = msg.error || {};
+      if (e.code === ErrorCode.Overloaded && rec.resend && this._retryLater(rec, e.retry_after_ms)) return;
       this._settle(rec, new LiveError(e.code || ErrorCode.Internal, e.message || e.code, msg));
     }
+  }
+
+  // _retryLater sends an idempotent request the server answered
+  // `overloaded` again, with the same id, after retry_after_ms plus up to as
+  // much again of random jitter, so that a crowd's retries spread out
+  // rather than return as one burst. It returns false when the request's
+  // timeout would pass first: the caller then gets `overloaded`.
+  _retryLater(rec, retryAfterMs) {
+    const after = Number.isFinite(retryAfterMs) && retryAfterMs > 0 ? retryAfterMs : 1000;
+    const wait = after * (1 + Math.random());
+    if (localNow() + wait >= rec.deadline) return false;
+    rec.conn = 0; // not on the wire: a reconnect meanwhile sends it at once
+    rec.retry = setTimeout(() => {
+      if (this.pending.get(rec.id) === rec && rec.conn === 0 && this.ready) this._sendRecord(rec);
+    }, wait);
+    return true;
   }
 
   _onPong(msg, recv) {

@@ -150,6 +150,31 @@ test('requests: reply by id, same id is one request, errors and timeouts', async
   client.close();
 });
 
+test('overloaded: a buy is sent again with its id after retry_after_ms and jitter, within its timeout', async () => {
+  const { client, ws } = await connected();
+  const a = client.buy({ room: 'demo', product: 'p1', id: 'buy-o' }, { timeout: 2000 });
+  const t0 = now();
+  ws.frame({ type: 'reply', id: 'buy-o', ok: false, error: { code: 'overloaded', message: 'busy', retry_after_ms: 40 }, ts: Date.now() });
+  await tick(20);
+  assert.equal(ws.ofType('buy').length, 1, 'not before retry_after_ms');
+  for (let i = 0; i < 100 && ws.ofType('buy').length < 2; i++) await tick(5);
+  assert.equal(ws.ofType('buy').length, 2, 'sent again');
+  assert.ok(now() - t0 >= 39, 'no sooner than retry_after_ms (timers may round down by 1 ms)');
+  assert.equal(ws.last('buy').id, 'buy-o', 'with the same id');
+  ws.frame({ type: 'reply', id: 'buy-o', ok: true, order: 'o-o', product: 'p1', qty: 1, price: 1999, remaining: 8, ts: Date.now() });
+  assert.equal((await a).order, 'o-o');
+
+  // A retry that would come after the request's timeout is not made.
+  const b = client.buy({ room: 'demo', product: 'p1', id: 'buy-p' }, { timeout: 100 });
+  ws.frame({ type: 'reply', id: 'buy-p', ok: false, error: { code: 'overloaded', message: 'busy', retry_after_ms: 5000 }, ts: Date.now() });
+  await assert.rejects(b, (e) => e.code === 'overloaded');
+  // Non-idempotent requests are not retried.
+  const c = client.pin('demo', 'p1');
+  ws.frame({ type: 'reply', id: ws.last('pin').id, ok: false, error: { code: 'overloaded', message: 'busy', retry_after_ms: 10 }, ts: Date.now() });
+  await assert.rejects(c, (e) => e.code === 'overloaded');
+  client.close();
+});
+
 test('reconnect: backoff, resend buy with the same id, join with since, fresh stock', async () => {
   const { client, room, ws } = await connected();
   ws.frame({ type: 'pinned', room: 'demo', seq: 6, ts: Date.now(), product: products[0] });
