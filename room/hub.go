@@ -253,37 +253,12 @@ func (h *Hub) Conns() int {
 // from then on every later event of the room, in order, with no gap.
 // Joining a room again re-synchronizes it. Errors are *protocol.Error.
 func (h *Hub) Join(ctx context.Context, c *Conn, roomID string, since *uint64, reply []byte) error {
-	c.mu.Lock()
-	s := c.subLocked(roomID)
-	rejoin := s != nil
-	if !rejoin {
-		if len(c.rooms) >= h.cfg.MaxRoomsPerConn {
-			c.mu.Unlock()
-			return protocol.Errorf(protocol.CodeTooManyRooms, "a connection may join at most %d rooms", h.cfg.MaxRoomsPerConn)
-		}
-		if c.closing {
-			c.mu.Unlock()
-			return protocol.Errorf(protocol.CodeUnavailable, "connection is closing")
-		}
-		s = &sub{c: c, room: roomID}
-		c.rooms = append(c.rooms, s)
+	s, rejoin, err := h.subscription(c, roomID)
+	if err != nil {
+		return err
 	}
-	c.mu.Unlock()
-
-	var r *hubRoom
-	h.mu.Lock()
-	r = h.rooms[roomID]
-	if r == nil {
-		r = &hubRoom{id: roomID, subs: make(map[*Conn]*sub), totalSent: -1, writers: h.writers}
-		h.rooms[roomID] = r
-		h.metrics.rooms.Inc()
-	}
-	if !rejoin {
-		r.refs++
-	}
-	h.mu.Unlock()
-
-	err := h.join(ctx, r, s, since, reply)
+	r := h.acquireRoom(roomID, !rejoin)
+	err = h.join(ctx, r, s, since, reply)
 	if err != nil {
 		// A failed join, first or again, leaves the client out of the room.
 		h.Leave(c, roomID)
@@ -294,6 +269,47 @@ func (h *Hub) Join(ctx context.Context, c *Conn, roomID string, since *uint64, r
 	return err
 }
 
+// subscription returns c's subscription to a room, adding one unless c
+// already has it (rejoin) or may not join another room.
+func (h *Hub) subscription(c *Conn, roomID string) (s *sub, rejoin bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s = c.subLocked(roomID); s != nil {
+		return s, true, nil
+	}
+	if len(c.rooms) >= h.cfg.MaxRoomsPerConn {
+		return nil, false, protocol.Errorf(protocol.CodeTooManyRooms, "a connection may join at most %d rooms", h.cfg.MaxRoomsPerConn)
+	}
+	if c.closing {
+		return nil, false, protocol.Errorf(protocol.CodeUnavailable, "connection is closing")
+	}
+	s = &sub{c: c, room: roomID}
+	c.rooms = append(c.rooms, s)
+	return s, false, nil
+}
+
+// acquireRoom returns the room, creating it if this node serves no one
+// there yet, and takes a reference to it for a new subscription (ref).
+func (h *Hub) acquireRoom(roomID string, ref bool) *hubRoom {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[roomID]
+	if r == nil {
+		r = &hubRoom{id: roomID, subs: make(map[*Conn]*sub), totalSent: -1, writers: h.writers}
+		h.rooms[roomID] = r
+		h.metrics.rooms.Inc()
+	}
+	if ref {
+		r.refs++
+	}
+	return r
+}
+
+// join brings s, already counted in r.refs, into the room: it subscribes
+// the node to the room's events, then reads the room's state while the
+// events that arrive meanwhile are buffered for s, and queues the state and
+// the buffered events that follow it. If more events arrive during the read
+// than a buffer holds, it reads again (at most three times).
 func (h *Hub) join(ctx context.Context, r *hubRoom, s *sub, since *uint64, reply []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.FetchTimeout)
 	defer cancel()
@@ -302,35 +318,13 @@ func (h *Hub) join(ctx context.Context, r *hubRoom, s *sub, since *uint64, reply
 		return protocol.Errorf(protocol.CodeUnavailable, "room events are unavailable right now")
 	}
 	for attempt := 0; ; attempt++ {
-		r.mu.Lock()
-		if s.closed {
-			r.mu.Unlock()
+		if !r.beginJoin(s) {
 			return errRoomClosed(r.id)
 		}
-		s.pending, s.buf = true, nil
-		r.subs[s.c] = s
-		r.mu.Unlock()
-
-		var snap *protocol.Snapshot
-		var replay []protocol.Envelope
-		ok := false
-		if since != nil {
-			var err error
-			replay, ok, err = h.src.Since(ctx, r.id, *since)
-			if err != nil {
-				return h.fetchError(r.id, err)
-			}
-		}
-		// A replay brings the events but not the volatile state: the
-		// snapshot read with it supplies the current stock.
-		sn, err := h.src.Snapshot(ctx, r.id)
+		st, err := h.fetchJoinState(ctx, r.id, since)
 		if err != nil {
-			return h.fetchError(r.id, err)
+			return err
 		}
-		if !ok {
-			snap = &sn
-		}
-
 		r.mu.Lock()
 		if s.closed {
 			r.mu.Unlock()
@@ -340,51 +334,115 @@ func (h *Hub) join(ctx context.Context, r *hubRoom, s *sub, since *uint64, reply
 			r.mu.Unlock()
 			continue // events outran the fetch: fetch again
 		}
-		var upto uint64
-		switch {
-		case snap != nil:
-			upto = snap.Seq
-		case len(replay) > 0:
-			upto = replay[len(replay)-1].Seq
-		default:
-			upto = *since
-		}
-		if r.lastSeq == 0 {
-			r.lastSeq = upto
-		}
-		if !s.counted {
-			s.counted = true
-			r.count++
-		}
-		c := s.c
-		c.mu.Lock()
-		if reply != nil {
-			c.sendOwnLocked(reply)
-		}
-		if snap != nil {
-			h.sendSnapshotLocked(r, c, snap)
-		} else {
-			for _, ev := range replay {
-				if ev.Seq > *since {
-					c.sendLocked(ev.Msg)
-				}
-			}
-			for _, p := range sn.Products {
-				c.sendVolatileOwnLocked(r.id, protocol.StockKey(p.ID), protocol.Marshal(protocol.Stock{
-					Type: protocol.TypeStock, Room: r.id, TS: sn.TS, Product: p.ID, Remaining: p.Remaining, V: p.V,
-				}))
-			}
-		}
-		for _, ev := range s.buf {
-			if ev.Seq > upto {
-				c.sendLocked(ev.Msg)
-				upto = ev.Seq
-			}
-		}
-		c.mu.Unlock()
-		s.after, s.pending, s.buf = upto, false, nil
+		h.completeJoinLocked(r, s, &st, reply)
 		r.mu.Unlock()
 		return nil
+	}
+}
+
+// joinState is what a joining client is sent: the room's snapshot, or,
+// when the history still holds every event after since, those events
+// (replay) and the current stock taken from the snapshot read with them.
+type joinState struct {
+	since    *uint64
+	snap     protocol.Snapshot
+	replay   []protocol.Envelope
+	replayed bool // replay is complete: send it, not snap
+}
+
+// upto is the seq of the last event the state covers.
+func (st *joinState) upto() uint64 {
+	switch {
+	case !st.replayed:
+		return st.snap.Seq
+	case len(st.replay) > 0:
+		return st.replay[len(st.replay)-1].Seq
+	default:
+		return *st.since
+	}
+}
+
+// beginJoin marks s pending, with an empty buffer, and makes it one of r's
+// subscribers: from now on the room's events are buffered for it. It
+// returns false, doing nothing, when the room was closed under s.
+func (r *hubRoom) beginJoin(s *sub) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.pending, s.buf = true, nil
+	r.subs[s.c] = s
+	return true
+}
+
+// fetchJoinState reads the events after *since (if since is set) and the
+// room's snapshot from the Source. Errors are *protocol.Error.
+func (h *Hub) fetchJoinState(ctx context.Context, room string, since *uint64) (joinState, error) {
+	st := joinState{since: since}
+	if since != nil {
+		var err error
+		st.replay, st.replayed, err = h.src.Since(ctx, room, *since)
+		if err != nil {
+			return st, h.fetchError(room, err)
+		}
+	}
+	// A replay brings the events but not the volatile state: the snapshot
+	// read with it supplies the current stock.
+	snap, err := h.src.Snapshot(ctx, room)
+	if err != nil {
+		return st, h.fetchError(room, err)
+	}
+	st.snap = snap
+	return st, nil
+}
+
+// completeJoinLocked counts s as a viewer and queues, in order, reply (if
+// not nil), the join state, and the events buffered for s that the state
+// does not cover; then s receives the room's events directly. r.mu is held.
+func (h *Hub) completeJoinLocked(r *hubRoom, s *sub, st *joinState, reply []byte) {
+	upto := st.upto()
+	if r.lastSeq == 0 {
+		r.lastSeq = upto
+	}
+	if !s.counted {
+		s.counted = true
+		r.count++
+	}
+	c := s.c
+	c.mu.Lock()
+	if reply != nil {
+		c.sendOwnLocked(reply)
+	}
+	if st.replayed {
+		r.sendReplayLocked(c, st)
+	} else {
+		h.sendSnapshotLocked(r, c, &st.snap)
+	}
+	for _, ev := range s.buf {
+		if ev.Seq > upto {
+			c.sendLocked(ev.Msg)
+			upto = ev.Seq
+		}
+	}
+	c.mu.Unlock()
+	s.after, s.pending, s.buf = upto, false, nil
+}
+
+// sendReplayLocked queues the replayed events after since to c, then the
+// current stock of every product (as volatile messages, which the replay
+// does not carry). r.mu and c.mu are held.
+func (r *hubRoom) sendReplayLocked(c *Conn, st *joinState) {
+	for _, ev := range st.replay {
+		if ev.Seq > *st.since {
+			c.sendLocked(ev.Msg)
+		}
+	}
+	sn := &st.snap
+	for _, p := range sn.Products {
+		c.sendVolatileOwnLocked(r.id, protocol.StockKey(p.ID), protocol.Marshal(protocol.Stock{
+			Type: protocol.TypeStock, Room: r.id, TS: sn.TS, Product: p.ID, Remaining: p.Remaining, V: p.V,
+		}))
 	}
 }
 
