@@ -64,6 +64,8 @@ type Config struct {
 
 	Logger     *slog.Logger          // nil: discard
 	Registerer prometheus.Registerer // nil: metrics are not registered
+
+	maxPings int // tests: the bound of maintenance goroutines; zero: maxMaintenanceGoroutines
 }
 
 func (c Config) withDefaults() Config {
@@ -103,10 +105,13 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.maxPings == 0 {
+		c.maxPings = maxMaintenanceGoroutines
+	}
 	return c
 }
 
-// ErrShuttingDown is returned by Register once Shutdown has begun.
+// ErrShuttingDown is returned by Accept once Shutdown or Close has begun.
 var ErrShuttingDown = errors.New("room: hub is shutting down")
 
 // Hub is the registry of connections and rooms of one node.
@@ -128,10 +133,20 @@ type Hub struct {
 	rooms map[string]*hubRoom
 	conns map[*Conn]struct{}
 
+	// ctx is the hub's lifetime: Close cancels it. Work the hub does on its
+	// own behalf (gap repair, resyncs, presence reports, broker
+	// unsubscribes, pings) runs under it, so Close never waits out a
+	// FetchTimeout or a PingTimeout.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// pings bounds the goroutines the maintenance loop starts (pings and
+	// closes of stalled connections); see sweep.
+	pings semaphore
+
 	closing  atomic.Bool
 	stop     chan struct{}
 	stopOnce sync.Once
-	wg       sync.WaitGroup
+	wg       sync.WaitGroup // the maintenance loop, the writer pool, ping and close goroutines
 	nextID   atomic.Uint64
 }
 
@@ -152,6 +167,7 @@ type hubRoom struct {
 
 	volLast    time.Time         // when volatile messages were last fanned out
 	volPending map[string][]byte // coalesced volatile messages waiting for volLast+VolatileInterval
+	volTimer   *time.Timer       // flushes volPending; stopped when the room goes or the hub closes
 
 	writers *writerPool
 	fan     fanout // scratch of the fan-out in progress
@@ -181,8 +197,12 @@ func NewHub(cfg Config) *Hub {
 	}
 	budget := &queueBudget{max: cfg.MaxNodeQueueBytes}
 	registerBudgetGauge(cfg.Registerer, budget)
+	ctx, cancel := context.WithCancel(context.Background())
 	return &Hub{
 		budget:     budget,
+		ctx:        ctx,
+		cancel:     cancel,
+		pings:      newSemaphore(cfg.maxPings),
 		ownBroker:  ownBroker,
 		cfg:        cfg,
 		src:        cfg.Source,
@@ -313,6 +333,7 @@ func (h *Hub) acquireRoom(roomID string, ref bool) *hubRoom {
 func (h *Hub) join(ctx context.Context, r *hubRoom, s *sub, since *uint64, reply []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.FetchTimeout)
 	defer cancel()
+	defer context.AfterFunc(h.ctx, cancel)() // a hub that closes ends the join
 	if err := h.ensureSubscribed(ctx, r.id); err != nil {
 		h.log.Warn("broker subscribe failed", "room", r.id, "err", err)
 		return protocol.Errorf(protocol.CodeUnavailable, "room events are unavailable right now")
@@ -471,14 +492,17 @@ func (h *Hub) Leave(c *Conn, roomID string) {
 	}
 	h.mu.Lock()
 	r := h.rooms[roomID]
+	r.refs--
+	gone := r.refs == 0
 	r.mu.Lock()
 	delete(r.subs, c)
 	if s.counted {
 		r.count--
 	}
+	if gone {
+		r.stopTimerLocked()
+	}
 	r.mu.Unlock()
-	r.refs--
-	gone := r.refs == 0
 	if gone {
 		delete(h.rooms, roomID)
 		h.metrics.rooms.Dec()
@@ -512,7 +536,7 @@ func (h *Hub) maybeUnsubscribe(room string) {
 		return
 	}
 	delete(h.brokerSubs, room)
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.FetchTimeout)
+	ctx, cancel := context.WithTimeout(h.ctx, h.cfg.FetchTimeout)
 	defer cancel()
 	if err := h.broker.Unsubscribe(ctx, room); err != nil {
 		h.log.Warn("broker unsubscribe failed", "room", room, "err", err)
@@ -557,6 +581,9 @@ func (h *Hub) HandleMessage(roomID string, data []byte) {
 func (h *Hub) volatile(r *hubRoom, key string, msg []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if h.ctx.Err() != nil {
+		return // closed: Close has stopped the timers and must not see a new one
+	}
 	if r.volPending != nil {
 		if _, ok := r.volPending[key]; ok {
 			h.metrics.conflated.Inc()
@@ -567,7 +594,7 @@ func (h *Hub) volatile(r *hubRoom, key string, msg []byte) {
 	now := time.Now()
 	if wait := h.cfg.VolatileInterval - now.Sub(r.volLast); wait > 0 {
 		r.volPending = map[string][]byte{key: msg}
-		time.AfterFunc(wait, func() { h.flushVolatile(r) })
+		r.volTimer = time.AfterFunc(wait, func() { h.flushVolatile(r) })
 		return
 	}
 	r.volLast = now
@@ -577,9 +604,23 @@ func (h *Hub) volatile(r *hubRoom, key string, msg []byte) {
 func (h *Hub) flushVolatile(r *hubRoom) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.volTimer = nil
+	if r.volPending == nil {
+		return // the timer was stopped after it fired
+	}
 	r.volLast = time.Now()
 	for key, msg := range r.volPending {
 		r.fanOutVolatileLocked(key, msg)
+	}
+	r.volPending = nil
+}
+
+// stopTimerLocked stops the room's volatile flush and drops what it would
+// have sent: the room has no subscribers left, or the hub is closing.
+func (r *hubRoom) stopTimerLocked() {
+	if r.volTimer != nil {
+		r.volTimer.Stop()
+		r.volTimer = nil
 	}
 	r.volPending = nil
 }
@@ -629,7 +670,7 @@ func (r *hubRoom) deliverLocked(ev protocol.Envelope) (gap bool) {
 // repair fills a gap in a room's events from the Source's history, or, when
 // the history no longer holds them, sends every subscriber a fresh snapshot.
 func (h *Hub) repair(r *hubRoom) {
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.FetchTimeout)
+	ctx, cancel := context.WithTimeout(h.ctx, h.cfg.FetchTimeout)
 	defer cancel()
 	r.mu.Lock()
 	from := r.lastSeq
@@ -702,7 +743,10 @@ func (h *Hub) HandleReconnect() {
 	h.mu.RUnlock()
 	h.log.Info("broker reconnected: resynchronizing rooms", "rooms", len(rooms))
 	for _, r := range rooms {
-		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.FetchTimeout)
+		if h.ctx.Err() != nil {
+			return // closed: the rooms are gone with the hub
+		}
+		ctx, cancel := context.WithTimeout(h.ctx, h.cfg.FetchTimeout)
 		h.resync(ctx, r)
 		cancel()
 	}

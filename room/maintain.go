@@ -45,7 +45,7 @@ func (h *Hub) reportViewers(reported map[string]bool) {
 		}
 	}
 	clear(reported)
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.FetchTimeout)
+	ctx, cancel := context.WithTimeout(h.ctx, h.cfg.FetchTimeout)
 	totals, err := h.cfg.Presence.Report(ctx, local)
 	cancel()
 	if err != nil {
@@ -82,24 +82,73 @@ func (h *Hub) reportViewers(reported map[string]bool) {
 	}
 }
 
+// maxMaintenanceGoroutines bounds the goroutines sweep starts (pings and
+// closes of stalled connections). A ping to a live peer takes one round
+// trip; to a dead one, PingTimeout. Without a bound, 19,000 connections that
+// went silent together (a network blip) would start 19,000 goroutines in one
+// sweep; with it, the rest wait for a later sweep (one a second), which only
+// delays finding a dead peer.
+const maxMaintenanceGoroutines = 1024
+
+// semaphore is a counting semaphore, as tailscale's syncs.Semaphore.
+type semaphore chan struct{}
+
+func newSemaphore(n int) semaphore { return make(semaphore, n) }
+
+// tryAcquire takes a slot if one is free.
+func (s semaphore) tryAcquire() bool {
+	select {
+	case s <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s semaphore) release() { <-s }
+
 // sweep closes connections whose write has stalled past WriteTimeout and
-// pings those silent for PingInterval.
+// pings those silent for PingInterval. It picks them under h.mu and starts
+// their goroutines after releasing it; each holds a slot of h.pings and is
+// waited for in Close. Stalled connections come first: a slot short, a
+// ping can wait more easily than a close.
 func (h *Hub) sweep() {
 	now := time.Now().UnixNano()
 	stallLimit := int64(h.cfg.WriteTimeout)
 	pingAfter := int64(h.cfg.PingInterval)
+	var stalled, silent []*Conn
 	h.mu.RLock()
-	defer h.mu.RUnlock()
 	for c := range h.conns {
 		if from := c.ws.WriteStart(); from != 0 && now-from > stallLimit {
-			h.metrics.slowClosed.Inc()
-			h.log.Info("closing a connection whose writes stalled", "conn", c.id)
-			go c.ws.CloseNow() // unblocks the stalled write; the writer then ends
-			continue
+			stalled = append(stalled, c)
+		} else if now-c.lastRead.Load() > pingAfter {
+			silent = append(silent, c)
 		}
-		if now-c.lastRead.Load() > pingAfter && c.pinging.CompareAndSwap(false, true) {
-			go h.ping(c)
+	}
+	h.mu.RUnlock()
+	for _, c := range stalled {
+		if !h.pings.tryAcquire() {
+			return // the next sweep finds it again
 		}
+		h.metrics.slowClosed.Inc()
+		h.log.Info("closing a connection whose writes stalled", "conn", c.id)
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			defer h.pings.release()
+			c.ws.CloseNow() // unblocks the stalled write; the writer then ends
+		}()
+	}
+	for _, c := range silent {
+		if !c.pinging.CompareAndSwap(false, true) {
+			continue // its last ping is still out
+		}
+		if !h.pings.tryAcquire() {
+			c.pinging.Store(false)
+			return
+		}
+		h.wg.Add(1)
+		go h.ping(c)
 	}
 }
 
@@ -116,19 +165,24 @@ func (h *Hub) retryStale() {
 	}
 	h.mu.RUnlock()
 	for _, r := range stale {
-		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.FetchTimeout)
+		ctx, cancel := context.WithTimeout(h.ctx, h.cfg.FetchTimeout)
 		h.resync(ctx, r)
 		cancel()
 	}
 }
 
-// ping runs in its own goroutine, which ends within PingTimeout.
+// ping runs in its own goroutine, started by sweep with a slot of h.pings;
+// it ends within PingTimeout, or at once when the hub closes.
 func (h *Hub) ping(c *Conn) {
+	defer h.wg.Done()
+	defer h.pings.release()
 	defer c.pinging.Store(false)
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.PingTimeout)
+	ctx, cancel := context.WithTimeout(h.ctx, h.cfg.PingTimeout)
 	defer cancel()
 	if err := c.ws.Ping(ctx); err != nil {
-		c.ws.CloseNow()
+		if h.ctx.Err() == nil { // a hub that closes leaves connections open
+			c.ws.CloseNow()
+		}
 		return
 	}
 	c.MarkRead()
@@ -181,11 +235,23 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Close stops the hub's goroutine at once, without closing connections.
+// Close stops the hub at once, without closing connections: it cancels
+// the hub's context (ending repairs, resyncs and pings in flight), stops the
+// rooms' timers, ends the maintenance loop and the writer pool, closes the
+// broker if the hub made it, and waits for the hub's goroutines. It is
+// idempotent.
 func (h *Hub) Close() {
 	h.closing.Store(true)
 	h.stopOnce.Do(func() {
+		h.cancel()
 		close(h.stop)
+		h.mu.RLock()
+		for _, r := range h.rooms {
+			r.mu.Lock()
+			r.stopTimerLocked()
+			r.mu.Unlock()
+		}
+		h.mu.RUnlock()
 		if c, ok := h.broker.(io.Closer); ok && h.ownBroker {
 			c.Close()
 		}
