@@ -31,12 +31,17 @@ type BrokerHandler interface {
 // so a publisher (a purchase holding its room's lock) never waits for a
 // fan-out to thousands of connections. The queue is bounded; when it is full
 // Publish waits, which slows publishers down rather than losing messages.
+// Like the RedisBroker, it delivers only the rooms subscribed when the
+// dispatcher takes a message.
 type MemoryBroker struct {
 	queue    chan published
 	stop     chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once
 	runOnce  sync.Once
+
+	mu   sync.RWMutex
+	subs map[string]bool
 }
 
 type published struct {
@@ -51,7 +56,7 @@ const memoryQueue = 16384
 
 // NewMemoryBroker returns a broker for one node; Close stops it.
 func NewMemoryBroker() *MemoryBroker {
-	return &MemoryBroker{queue: make(chan published, memoryQueue), stop: make(chan struct{}), done: make(chan struct{})}
+	return &MemoryBroker{queue: make(chan published, memoryQueue), stop: make(chan struct{}), done: make(chan struct{}), subs: make(map[string]bool)}
 }
 
 // Run implements Broker: it starts the dispatcher, which ends in Close.
@@ -62,7 +67,9 @@ func (b *MemoryBroker) Run(h BrokerHandler) error {
 			for {
 				select {
 				case m := <-b.queue:
-					h.HandleMessage(m.room, m.data)
+					if b.subscribed(m.room) {
+						h.HandleMessage(m.room, m.data)
+					}
 				case <-b.stop:
 					return
 				}
@@ -84,12 +91,33 @@ func (b *MemoryBroker) Publish(ctx context.Context, room string, data []byte) er
 	}
 }
 
-// Subscribe implements Broker; the hub filters rooms itself, so it does
-// nothing.
-func (b *MemoryBroker) Subscribe(context.Context, string) error { return nil }
+// Subscribe implements Broker: messages the dispatcher takes from now on
+// are delivered.
+func (b *MemoryBroker) Subscribe(_ context.Context, room string) error {
+	select {
+	case <-b.stop:
+		return ErrBrokerClosed
+	default:
+	}
+	b.mu.Lock()
+	b.subs[room] = true
+	b.mu.Unlock()
+	return nil
+}
 
 // Unsubscribe implements Broker.
-func (b *MemoryBroker) Unsubscribe(context.Context, string) error { return nil }
+func (b *MemoryBroker) Unsubscribe(_ context.Context, room string) error {
+	b.mu.Lock()
+	delete(b.subs, room)
+	b.mu.Unlock()
+	return nil
+}
+
+func (b *MemoryBroker) subscribed(room string) bool {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.subs[room]
+}
 
 // Close stops the dispatcher and waits for it; queued messages are dropped.
 // It is idempotent.

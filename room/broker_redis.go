@@ -93,7 +93,7 @@ func NewRedisBroker(rdb redis.UniversalClient, cfg RedisBrokerConfig) *RedisBrok
 	return b
 }
 
-// ErrBrokerClosed is returned by a RedisBroker used after Close.
+// ErrBrokerClosed is returned by a broker (memory or Redis) used after Close.
 var ErrBrokerClosed = errors.New("room: broker closed")
 
 // Errors of Redis calls are *protocol.DependencyError (see
