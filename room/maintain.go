@@ -180,9 +180,7 @@ func (h *Hub) ping(c *Conn) {
 	ctx, cancel := context.WithTimeout(h.ctx, h.cfg.PingTimeout)
 	defer cancel()
 	if err := c.ws.Ping(ctx); err != nil {
-		if h.ctx.Err() == nil { // a hub that closes leaves connections open
-			c.ws.CloseNow()
-		}
+		c.ws.CloseNow()
 		return
 	}
 	c.MarkRead()
@@ -235,11 +233,12 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Close stops the hub at once, without closing connections: it cancels
-// the hub's context (ending repairs, resyncs and pings in flight), stops the
-// rooms' timers, ends the maintenance loop and the writer pool, closes the
-// broker if the hub made it, and waits for the hub's goroutines. It is
-// idempotent.
+// Close stops the hub at once: it cancels the hub's context (ending
+// repairs, resyncs and pings in flight), stops the rooms' timers, ends the
+// maintenance loop and the writer pool, closes the broker if the hub made
+// it, drops every connection still open (without a close handshake: their
+// read loops then end; Shutdown is the graceful way), and waits for the
+// hub's goroutines. It is idempotent.
 func (h *Hub) Close() {
 	h.closing.Store(true)
 	h.stopOnce.Do(func() {
@@ -251,9 +250,16 @@ func (h *Hub) Close() {
 			r.stopTimerLocked()
 			r.mu.Unlock()
 		}
+		conns := make([]*Conn, 0, len(h.conns))
+		for c := range h.conns {
+			conns = append(conns, c)
+		}
 		h.mu.RUnlock()
 		if c, ok := h.broker.(io.Closer); ok && h.ownBroker {
 			c.Close()
+		}
+		for _, c := range conns {
+			c.ws.CloseNow()
 		}
 	})
 	h.wg.Wait()
