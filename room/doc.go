@@ -11,12 +11,16 @@
 //
 // Goroutines: ReadLoop's caller owns a connection's reading goroutine, the
 // one goroutine an idle connection has. The Hub owns a maintenance goroutine
-// (viewer counts, keepalive pings, stalled-write detection) and its writer
-// pool, one goroutine per core that writes for every connection with
-// something queued (writers.go); all end in Shutdown or Close. A connection
-// whose socket is full gets a writer goroutine of its own until its queue is
-// empty, and a handler goroutine runs only while client messages wait. All
-// exported methods are safe for concurrent use.
+// (viewer counts, stalled-write detection, keepalive pings, each ping or
+// close in a goroutine of a bounded set), its writer pool, one goroutine per
+// core that writes for every connection with something queued (writers.go),
+// and a timer per room with volatile messages waiting; all end in Shutdown
+// or Close, and what the hub does on its own behalf (gap repairs, resyncs,
+// presence reports) runs under a context Close cancels. A connection whose
+// socket is full gets a writer goroutine of its own until its queue is
+// empty, and a handler goroutine runs only while client messages wait. No
+// goroutine is started with Hub.mu held. All exported methods are safe for
+// concurrent use.
 //
 // Writing: one writer per connection at a time, and only while Conn.writing
 // is set (under Conn.mu): a fan-out's list, a shard's ready list, a

@@ -1,12 +1,3 @@
-// Package server is the edge of liveserver: it serves the HTTP API and the
-// WebSocket endpoint, authenticates callers, dispatches client messages to
-// the room hub, the pinning service and the inventory store, and maps their
-// errors to the protocol's codes, logging failures once, in one place
-// (clientError, errors.go).
-//
-// A Server is one node. Its goroutines: one per WebSocket connection (the
-// HTTP handler's, which writes) plus one that reads; the hub's maintenance
-// goroutine; in cluster mode the broker's. All end in Shutdown or Close.
 package server
 
 import (

@@ -126,8 +126,9 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 func now() int64 { return protocol.Millis(time.Now()) }
 
 // session is one connection's protocol state. Only its handler goroutine
-// touches it, except authed and until, which the auth and expiry timers
-// read.
+// (one at a time) touches it, except authed and until, which the auth and
+// expiry timers read, and s and c, which those timers and a purchase's
+// callback use from other goroutines; see doc.go.
 type session struct {
 	s      *Server
 	c      *room.Conn
