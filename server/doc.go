@@ -25,7 +25,7 @@
 //	handler (per burst)    the read loop, when a message arrives and   session.onMessage for each waiting message, in
 //	                       none runs; ends when no message waits. At   order: decoding, rate limit, auth, join/leave,
 //	                       most one per connection at a time           buy, creator actions
-//	auth timer             time.AfterFunc in handleWS, without a       closes with 1008 unless authed is set
+//	auth timer             time.AfterFunc in handleWS, without a       closes with 1008 (no handshake) unless authed
 //	                       token; stopped when the read loop ends
 //	expiry timer           the session (watchExpiry), for a token      closes with 1008 (token_expired) once until
 //	                       with exp; re-armed on refresh, stopped      has passed
@@ -50,13 +50,19 @@
 //	                       (cluster mode only); ends in the store's    BuyAsync callback, so a WebSocket purchase's
 //	                       Close                                       reply is sent from here
 //	sale timers / poller   the inventory store; end in its Close       sale transitions (start, end)
+//	mode keeper            the Redis backend (cluster mode); ends in   refreshes the node's mode marker (and the dev
+//	                       the backend's close                         secret) in Redis
+//	refusal writer         Listener.Accept, per refused connection,    answers 503 to a connection over the
+//	                       a bounded set; ends within refuseLinger;    listener's cap, then closes it
+//	                       waited for in Listener.Close
 //
 // # Session fields
 //
-// A session (ws.go) is one connection's protocol state. Its fields s and c
-// are set by the HTTP handler before the read loop starts and only read
-// afterwards, by any goroutine (room.Conn's Send and Close are safe for
-// concurrent use). who, stopExpiry, closed, limiter, strikes and strikeFrom
+// A session (ws.go) is one connection's protocol state. Its fields s, c
+// and slot are set by the HTTP handler before the read loop starts and only
+// read afterwards, by any goroutine (room.Conn's Send and Close are safe
+// for concurrent use; the slot's state is under its limits' lock, and the read loop releases
+// it when the connection ends). who, stopExpiry, closed, limiter, strikes and strikeFrom
 // belong to the connection's handler goroutine: there is at most one at a
 // time, and the connection's inbox lock orders one burst's goroutine before
 // the next, so they need no lock of their own; the HTTP handler sets them up
