@@ -44,6 +44,7 @@ func (h *Hub) closeRoom(roomID string, msg []byte) {
 	// hubRoom alive, its next join must take the new room's seq.
 	r.snap = snapCache{}
 	r.lastSeq, r.stale = 0, false
+	r.stopTimerLocked() // its volatile messages went with it
 	r.mu.Unlock()
 	gone := r.refs == 0
 	if gone {
