@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/liveserver/liveserver/internal/redistest"
 	"github.com/liveserver/liveserver/inventory"
@@ -18,8 +17,7 @@ func TestRedisPostRetriedOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	srv := redistest.Start(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { rdb.Close() })
+	rdb := redistest.NewClient(t, srv.Addr())
 	prefix := "t-" + uuid.NewString() + ":"
 	inv := inventory.NewRedisStore(rdb, inventory.RedisConfig{KeyPrefix: prefix, TimerPoll: -1})
 	t.Cleanup(func() { inv.Close() })

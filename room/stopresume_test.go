@@ -18,6 +18,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	ltestutil "github.com/liveserver/liveserver/internal/testutil"
+
 	"github.com/liveserver/liveserver/inventory"
 	"github.com/liveserver/liveserver/protocol"
 )
@@ -148,7 +150,7 @@ func TestStopResumeUnderLoad(t *testing.T) {
 			}
 		}
 		// The next round's consumers join a quiet room.
-		eventually(t, func() bool { return hub.Conns() == 0 })
+		ltestutil.Eventually(t, "every connection closed", func() bool { return hub.Conns() == 0 })
 	}
 	handoffs := testutil.ToFloat64(hub.metrics.handoffs)
 	t.Logf("%d consumers got every event, %d were closed as slow; %v hand-offs", full, slow, handoffs)

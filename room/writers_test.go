@@ -11,6 +11,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	ltestutil "github.com/liveserver/liveserver/internal/testutil"
 )
 
 // A peer that stops reading fills its socket: the pool hands the connection
@@ -28,7 +30,7 @@ func TestWriterPoolHandsOffFullSockets(t *testing.T) {
 	defer ws.CloseNow()
 	ws.SetReadLimit(-1)
 	var c *Conn
-	eventually(t, func() bool {
+	ltestutil.Eventually(t, "the connection registered", func() bool {
 		f.hub.mu.RLock()
 		defer f.hub.mu.RUnlock()
 		for k := range f.hub.conns {
@@ -80,15 +82,5 @@ func TestWriterPoolHandsOffFullSockets(t *testing.T) {
 	pings.Wait()
 	if got := testutil.ToFloat64(f.hub.metrics.handoffs); got == 0 {
 		t.Fatal("no frame was handed off: the socket never filled, so this test tested nothing")
-	}
-}
-
-func eventually(t *testing.T, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/liveserver/liveserver/internal/clock"
 	"github.com/liveserver/liveserver/internal/redistest"
@@ -306,8 +305,7 @@ func TestDeleteRoomAndRetentionCluster(t *testing.T) {
 		startNode(t, server.Config{RedisURL: rs.URL(), JWTSecret: clusterSecret, OrderRetention: retention}),
 		startNode(t, server.Config{RedisURL: rs.URL(), JWTSecret: clusterSecret, OrderRetention: retention}),
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr()})
-	defer rdb.Close()
+	rdb := redistest.NewClient(t, rs.Addr())
 	ctx := context.Background()
 	creator := clusterToken(t, "maya", "creator", "spring")
 	nodes[0].putRoom(t, creator, "spring", 5, 5)
@@ -371,8 +369,7 @@ func TestDeleteRoomAndRetentionCluster(t *testing.T) {
 func TestOrderRetentionRedisKeepsRecent(t *testing.T) {
 	rs := redistest.Start(t)
 	n := startNode(t, server.Config{RedisURL: rs.URL(), JWTSecret: clusterSecret, OrderRetention: 3 * time.Second})
-	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr()})
-	defer rdb.Close()
+	rdb := redistest.NewClient(t, rs.Addr())
 	admin := clusterToken(t, "ad", "admin")
 	n.putRoom(t, admin, "r1", 100)
 	buy := func(i int) {

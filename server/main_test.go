@@ -12,7 +12,7 @@ import (
 
 // Every goroutine a test starts must end with it.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"), goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"))
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"), goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"), testutil.IgnoreRedisRedial)
 }
 
 // Goroutines return to their baseline once clients leave.

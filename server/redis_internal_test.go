@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/liveserver/liveserver/internal/redistest"
 	"github.com/liveserver/liveserver/internal/rkeys"
 )
@@ -49,8 +47,7 @@ func TestRedisOptionsPoolForBursts(t *testing.T) {
 // after the last one stops. The production marker never expires.
 func TestDevKeysExpire(t *testing.T) {
 	rds := redistest.Start(t)
-	rdb := redis.NewClient(&redis.Options{Addr: rds.Addr()})
-	defer rdb.Close()
+	rdb := redistest.NewClient(t, rds.Addr())
 	ctx := context.Background()
 	names := rkeys.New(rkeys.DefaultPrefix)
 	modeKey, devSecretKey := names.NodeMode(), names.DevSecret()
