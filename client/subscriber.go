@@ -157,7 +157,6 @@ func or(d, def time.Duration) time.Duration {
 	return def
 }
 
-
 // session is one connection: dial, join (with since when there is state)
 // and read until the connection fails.
 func (s *Subscriber) session(ctx context.Context) error {
