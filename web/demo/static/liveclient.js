@@ -1,6 +1,8 @@
 // liveclient.js: a small, dependency-free browser client for the liveserver
 // wire protocol, version 1 (docs/PROTOCOL.md). It is an ES module with no
-// imports; copy it into any web app.
+// imports; copy it into any web app, or install this folder as the npm
+// package @liveserver/liveclient (types in ../liveclient.d.ts). It also runs
+// in Node.js 22+ (or 20 with --experimental-websocket), given options.url.
 //
 //   import { LiveClient, devTokenProvider } from './liveclient.js';
 //   const client = new LiveClient({ token: devTokenProvider({ role: 'viewer' }) });
@@ -225,6 +227,9 @@ export class LiveClient extends EventTarget {
   /**
    * @param {object} [options]
    * @param {string} [options.url] WebSocket URL; default ws(s)://<this host>/ws
+   *   (required outside a browser)
+   * @param {function} [options.WebSocket] the WebSocket class; default the
+   *   global one (e.g. the `ws` package's, in an older Node.js)
    * @param {string|function} [options.token] a token, or an async function
    *   ({refresh}) => token|null called before every connection attempt
    *   (refresh is true after the server refused the last token)
@@ -238,6 +243,7 @@ export class LiveClient extends EventTarget {
     super();
     this.options = { ...DEFAULTS, ...options };
     this.url = options.url || defaultURL();
+    this.WebSocket = options.WebSocket || globalThis.WebSocket;
     const t = options.token;
     this.tokenProvider = typeof t === 'function' ? t : t ? async () => t : null;
     this.token = null;
@@ -407,7 +413,7 @@ export class LiveClient extends EventTarget {
     }
     let ws;
     try {
-      ws = new WebSocket(this.url);
+      ws = new this.WebSocket(this.url);
     } catch (err) {
       this._emit('servererror', { code: ErrorCode.BadRequest, message: err.message });
       this._scheduleReconnect(0);
@@ -418,7 +424,21 @@ export class LiveClient extends EventTarget {
     ws.onopen = () => conn === this.connId && this._onOpen(conn);
     ws.onmessage = (ev) => conn === this.connId && this._onFrame(ev.data);
     ws.onclose = (ev) => conn === this.connId && this._onClose(ev.code, ev.reason);
-    ws.onerror = () => {}; // a close event follows
+    // A close event follows an error in browsers, but not after a failed
+    // connection in some WebSocket implementations (Node.js 20's): count
+    // an error before the open as the close, once.
+    ws.onerror = () => {
+      if (ws.readyState === 1) return;
+      setTimeout(() => {
+        if (conn !== this.connId || this.ws !== ws) return;
+        try {
+          ws.close();
+        } catch {
+          /* never opened */
+        }
+        this._onClose(1006, 'connection failed');
+      }, 0);
+    };
   }
 
   async _onOpen(conn) {
@@ -677,7 +697,7 @@ export class LiveClient extends EventTarget {
   }
 
   _sendRaw(msg) {
-    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    if (!this.ws || this.ws.readyState !== 1 /* OPEN */) return false;
     this.ws.send(JSON.stringify(msg));
     return true;
   }
@@ -916,7 +936,7 @@ export class LiveClient extends EventTarget {
 }
 
 function httpBase(wsURL) {
-  const u = new URL(wsURL, location.href);
+  const u = new URL(wsURL, globalThis.location?.href);
   return `${u.protocol === 'wss:' ? 'https:' : 'http:'}//${u.host}`;
 }
 
@@ -925,6 +945,7 @@ function timeoutSignal(ms) {
 }
 
 function defaultURL() {
+  if (typeof location === 'undefined') throw new LiveError(ErrorCode.BadRequest, 'options.url is required outside a browser');
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
   return `${proto}//${location.host}/ws`;
 }
@@ -955,6 +976,7 @@ function storage() {
  */
 export function tokenFromFragment() {
   const store = storage();
+  if (typeof location === 'undefined') return store.getItem('liveserver.token');
   const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
   if (m) {
     const token = decodeURIComponent(m[1]);
