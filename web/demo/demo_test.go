@@ -122,22 +122,6 @@ func TestPagesNoExternalResources(t *testing.T) {
 	}
 }
 
-// TestLiveClientJS runs the unit tests of static/liveclient.js
-// (testdata/liveclient.test.mjs: gaps, stock versions, request ids,
-// reconnects, clock) with Node.js, when it is installed.
-func TestLiveClientJS(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("Node.js is not installed: skipping the unit tests of liveclient.js (the browser tests still cover it)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, node, filepath.Join("testdata", "liveclient.test.mjs")).CombinedOutput()
-	if err != nil {
-		t.Fatalf("node testdata/liveclient.test.mjs: %v\n%s", err, out)
-	}
-}
-
 // chromium returns the path of Debian's Chromium, or skips the test (fails
 // it when LIVESERVER_REQUIRE_CHROMIUM=1).
 func chromium(t *testing.T) string {
