@@ -128,6 +128,13 @@ func (c *Client) PutRoom(ctx context.Context, room string, spec RoomSpec) (*prot
 	return &snap, status == http.StatusCreated, nil
 }
 
+// DeleteRoom deletes the room: its viewers get room_closed and leave; its
+// orders stay readable until the node's order retention trims them.
+func (c *Client) DeleteRoom(ctx context.Context, room string) error {
+	_, err := c.do(ctx, http.MethodDelete, roomPath(room), nil, nil)
+	return err
+}
+
 // Room is the room's snapshot (GET /api/rooms/{room}).
 func (c *Client) Room(ctx context.Context, room string) (*protocol.Snapshot, error) {
 	var snap protocol.Snapshot

@@ -110,8 +110,9 @@ func (s *Subscriber) Stats() SubscriberStats {
 }
 
 // Run connects and keeps the room's state until ctx ends (it then returns
-// ctx's error) or the server refuses the join for good (an *Error such as
-// not_found, forbidden or unauthorized, or banned).
+// ctx's error), the server refuses the join for good (an *Error such as
+// not_found, forbidden or unauthorized, or banned), or the room is deleted
+// (ErrRoomClosed, after OnUpdate saw the room_closed).
 func (s *Subscriber) Run(ctx context.Context) error {
 	minB, maxB, stable := or(s.MinBackoff, 250*time.Millisecond), or(s.MaxBackoff, 15*time.Second), or(s.StableAfter, 10*time.Second)
 	attempt := 0
@@ -122,7 +123,7 @@ func (s *Subscriber) Run(ctx context.Context) error {
 			return ctx.Err()
 		}
 		var e *Error
-		if errors.As(err, &e) && permanent(e.Code) {
+		if errors.Is(err, ErrRoomClosed) || errors.As(err, &e) && permanent(e.Code) {
 			return err
 		}
 		if time.Since(began) >= stable {
@@ -140,6 +141,9 @@ func (s *Subscriber) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// ErrRoomClosed ends Run when the room was deleted (room_closed).
+var ErrRoomClosed = errors.New("liveserver: the room was closed")
 
 // permanent reports whether a join refused with code will be refused again.
 func permanent(code string) bool {
@@ -266,6 +270,14 @@ func (s *Subscriber) session(ctx context.Context) error {
 					return e.toError(0)
 				}
 			case protocol.TypePong:
+			case protocol.TypeRoomClosed:
+				if h.Room != s.Room {
+					continue
+				}
+				if _, err := s.apply(h, line); err != nil {
+					return err
+				}
+				return ErrRoomClosed
 			default:
 				if h.Room != s.Room {
 					continue

@@ -2,7 +2,9 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -40,6 +42,21 @@ func runSubscriber(t *testing.T, s *client.Subscriber) <-chan error {
 		case <-done:
 		case <-time.After(10 * time.Second):
 			t.Error("Subscriber.Run did not return after its context ended")
+			return
+		}
+		// Every goroutine Run started (the pinger) has ended with it.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			buf := make([]byte, 1<<20)
+			stacks := string(buf[:runtime.Stack(buf, true)])
+			if !strings.Contains(stacks, "client.(*Subscriber)") {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("a goroutine of the Subscriber outlived Run:\n%s", stacks)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 	})
 	return done
@@ -207,4 +224,37 @@ func TestSubscriberRefused(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not end on a refused token")
 	}
+}
+
+// TestSubscriberRoomClosed: a deleted room ends Run with ErrRoomClosed,
+// after the callback saw room_closed.
+func TestSubscriberRoomClosed(t *testing.T) {
+	base := startNode(t, server.Config{})
+	ctx := testCtx(t)
+	creator := client.New(base, token(t, "maya", auth.RoleCreator, "spring"))
+	if _, _, err := creator.PutRoom(ctx, "spring", spring); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	s := creator.Subscriber("spring", rec.add)
+	done := runSubscriber(t, s)
+	waitFor(t, "the snapshot", func() bool { _, ok := s.State(); return ok })
+	if err := creator.DeleteRoom(ctx, "spring"); err != nil {
+		t.Fatalf("DeleteRoom: %v", err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, client.ErrRoomClosed) {
+			t.Fatalf("Run: %v, want ErrRoomClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not end when the room was deleted")
+	}
+	rec.mu.Lock()
+	last := rec.updates[len(rec.updates)-1].Type
+	rec.mu.Unlock()
+	if last != "room_closed" {
+		t.Fatalf("last update %q, want room_closed", last)
+	}
+	wantCode(t, "DeleteRoom again", creator.DeleteRoom(ctx, "spring"), "not_found", 404)
 }

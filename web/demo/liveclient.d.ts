@@ -436,6 +436,12 @@ export interface ServerBid extends Stamped {
   v: number;
 }
 
+/** The room was deleted: the last message of the room; joining it again is not_found. No seq. */
+export interface ServerRoomClosed extends Stamped {
+  type: 'room_closed';
+  room: RoomId;
+}
+
 /** A successful reply; R is the result fields of the request. */
 export type ServerReplyOk<R = {}> = Stamped & { type: 'reply'; id: string; ok: true } & R;
 export interface ServerReplyError extends Stamped {
@@ -469,7 +475,15 @@ export type ServerRoomEvent =
   | ServerAuctionEvent;
 
 /** Volatile messages: no seq, the latest value matters. */
-export type ServerVolatile = ServerStock | ServerViewers | ServerPurchase | ServerComment | ServerReactions | ServerChatMode | ServerBid;
+export type ServerVolatile =
+  | ServerStock
+  | ServerViewers
+  | ServerPurchase
+  | ServerComment
+  | ServerReactions
+  | ServerChatMode
+  | ServerBid
+  | ServerRoomClosed;
 
 export type ServerMessage = ServerSnapshot | ServerRoomEvent | ServerVolatile | ServerReply | ServerPong | ServerError;
 

@@ -81,6 +81,9 @@ function onMessage(msg: ServerMessage): void {
     case 'snapshot':
       console.log(`${msg.comments?.length ?? 0} comments; auction ${msg.auction?.id ?? 'none'}`);
       break;
+    case 'room_closed':
+      client.leave(msg.room);
+      break;
     case 'error':
       console.log(`server: ${msg.code}${msg.room ? ` in ${msg.room}` : ''}`);
       break;
