@@ -55,7 +55,8 @@ type Subscriber struct {
 	// OnUpdate, when set, is called on Run's goroutine for every message
 	// of the room, after the state has applied it. It must not block.
 	OnUpdate func(Update, *RoomState)
-	// HTTP reads the room's stock after a resumed join; nil skips that.
+	// HTTP reads the room's stock after a resumed join (stock is not
+	// replayed), applied by v without an Update; nil skips that.
 	HTTP *Client
 	// Backoff between reconnects: from MinBackoff (zero: 250 ms), doubled
 	// per attempt up to MaxBackoff (zero: 15 s), half of it random; reset
@@ -256,7 +257,13 @@ func (s *Subscriber) session(ctx context.Context) error {
 				s.stats.Connects++
 				s.mu.Unlock()
 				if resumed && s.HTTP != nil {
-					s.refreshStock(ctx)
+					// Not on this goroutine: the read loop must go on
+					// (the pinger's pongs, the replay).
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						s.refreshStock(ctx)
+					}()
 				}
 			case protocol.TypeError:
 				var e wireError

@@ -2,7 +2,7 @@
 // wire protocol, version 1 (docs/PROTOCOL.md). It is an ES module with no
 // imports; copy it into any web app, or install this folder as the npm
 // package @liveserver/liveclient (types in ../liveclient.d.ts). It also runs
-// in Node.js 22+ (or 20 with --experimental-websocket), given options.url.
+// in Node.js 22+ (or 20.10+ with --experimental-websocket), given options.url.
 //
 //   import { LiveClient, devTokenProvider } from './liveclient.js';
 //   const client = new LiveClient({ token: devTokenProvider({ role: 'viewer' }) });
