@@ -35,9 +35,9 @@ type Client struct {
 	// same id, after an answer that took nothing (unavailable, overloaded,
 	// rate_limited) or a lost answer; zero: 2, negative: never.
 	BuyRetries int
-	// RetryBackoff is the first pause before such a retry (doubled on each,
-	// with jitter, and never shorter than the server's retry_after_ms);
-	// zero: 200 ms.
+	// RetryBackoff is the first pause before such a retry (doubled on each
+	// up to 10 s, half of it random, and never shorter than the server's
+	// retry_after_ms); zero: 200 ms.
 	RetryBackoff time.Duration
 }
 
@@ -212,7 +212,7 @@ func (c *Client) Buy(ctx context.Context, room string, p Purchase) (*PurchaseRes
 			return nil, err
 		}
 		var e *Error
-		wait := backoff << attempt
+		wait := min(backoff<<min(attempt, 16), maxRetryPause)
 		wait = wait/2 + mrand.N(wait/2+1) // equal jitter
 		if errors.As(err, &e) {
 			if !e.Retryable() {
@@ -309,6 +309,10 @@ func (c *Client) DevToken(ctx context.Context, sub, role string, rooms []string)
 	}
 	return res.Token, nil
 }
+
+// maxRetryPause caps Buy's pause between two attempts (before the
+// server's retry_after_ms, which may ask for more).
+const maxRetryPause = 10 * time.Second
 
 // RandomID is a random UUID (version 4), for idempotency keys.
 func RandomID() string {

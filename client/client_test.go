@@ -15,6 +15,7 @@ import (
 
 	"github.com/liveserver/liveserver/auth"
 	"github.com/liveserver/liveserver/client"
+	"github.com/liveserver/liveserver/internal/redistest"
 	"github.com/liveserver/liveserver/server"
 )
 
@@ -269,5 +270,59 @@ func TestRateLimitedCarriesRetryAfter(t *testing.T) {
 	e := wantCode(t, "over the rate", err, "rate_limited", 429)
 	if e.RetryAfter <= 0 || !e.Retryable() {
 		t.Fatalf("rate_limited: RetryAfter %v, Retryable %v", e.RetryAfter, e.Retryable())
+	}
+}
+
+// TestBuyRetriesUnavailable: while the node's Redis is down, purchases are
+// answered 503 unavailable (nothing taken); Buy retries with the same id
+// until Redis is back, and exactly one order exists.
+func TestBuyRetriesUnavailable(t *testing.T) {
+	rs := redistest.Start(t, redistest.WithAppendOnly())
+	base := startNode(t, server.Config{RedisURL: rs.URL()})
+	ctx := testCtx(t)
+	creator := client.New(base, token(t, "maya", auth.RoleCreator, "spring"))
+	if _, _, err := creator.PutRoom(ctx, "spring", spring); err != nil {
+		t.Fatal(err)
+	}
+	// A real HTTP hop that counts the node's 503 answers.
+	target, _ := url.Parse(base)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	var unavailable atomic.Int32
+	rp.ModifyResponse = func(r *http.Response) error {
+		if r.StatusCode == http.StatusServiceUnavailable {
+			unavailable.Add(1)
+		}
+		return nil
+	}
+	hop := httptest.NewServer(rp)
+	defer hop.Close()
+
+	rs.Kill()
+	jo := client.New(hop.URL, token(t, "jo", auth.RoleViewer))
+	jo.BuyRetries, jo.RetryBackoff = 100, 20*time.Millisecond
+	type result struct {
+		res *client.PurchaseResult
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := jo.Buy(ctx, "spring", client.Purchase{ID: "while-down", Product: "tote"})
+		done <- result{res, err}
+	}()
+	waitFor(t, "a purchase answered unavailable", func() bool { return unavailable.Load() >= 2 })
+	rs.Restart()
+	r := <-done
+	if r.err != nil || r.res.Remaining != 2 {
+		t.Fatalf("Buy across a Redis outage: %+v %v", r.res, r.err)
+	}
+	var orders []client.Order
+	for o, err := range creator.AllOrders(ctx, "spring", 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		orders = append(orders, o)
+	}
+	if len(orders) != 1 || orders[0].Order != r.res.Order {
+		t.Fatalf("orders %+v, want the one order %s", orders, r.res.Order)
 	}
 }
