@@ -4,18 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"time"
-)
 
-// CodeOverloaded is the protocol 1.1 code of a node that is itself
-// saturated (nothing was taken; retry after RetryAfter). The other codes are
-// the protocol package's Code* constants.
-const CodeOverloaded = "overloaded"
+	"github.com/liveserver/liveserver/protocol"
+)
 
 // Error is an error answered by the server: an HTTP error body
 // {"error":{"code","message",...}} or a WebSocket reply with ok:false.
 type Error struct {
 	Status  int    // the HTTP status; 0 for a WebSocket reply
-	Code    string // the protocol error code, e.g. "sold_out"
+	Code    string // the protocol error code, e.g. "sold_out" (protocol.Code*)
 	Message string
 	// RetryAfter is retry_after_ms (rate_limited, slow_mode, overloaded),
 	// or the Retry-After header; zero when absent.
@@ -38,7 +35,7 @@ func (e *Error) Error() string {
 // says nothing was taken or done.
 func (e *Error) Retryable() bool {
 	switch e.Code {
-	case "unavailable", CodeOverloaded, "rate_limited":
+	case protocol.CodeUnavailable, protocol.CodeOverloaded, protocol.CodeRateLimited:
 		return true
 	}
 	return false
@@ -59,7 +56,7 @@ func (w wireError) toError(status int) *Error {
 		e.RetryAfter = time.Duration(w.RetryAfterMS) * time.Millisecond
 	}
 	if e.Code == "" {
-		e.Code = "internal"
+		e.Code = protocol.CodeInternal
 	}
 	return e
 }
