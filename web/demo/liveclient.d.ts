@@ -4,9 +4,11 @@
 // moderation, auctions, token refresh, overloaded), the error codes, and
 // the client's options, room state and events.
 //
-// Keep them in step with the protocol: testdata/server.test.mjs checks that
-// every export of the module is declared here, and `npm run typecheck`
-// compiles example/app.ts against this file.
+// Keep them in step with the protocol: testdata/declarations.test.mjs
+// checks that every export of the module (and every ErrorCode) is declared
+// here, testdata/server.test.mjs that every message a real node sent in its
+// tests has a declared type and exactly the declared fields, and
+// `npm run typecheck` compiles example/app.ts against this file.
 
 // ---------------------------------------------------------------- codes
 

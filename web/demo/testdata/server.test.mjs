@@ -5,6 +5,7 @@
 //   node --experimental-websocket --test web/demo/testdata/*.test.mjs
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { Node, Proxy, signToken, sleep, startRedis, until } from './harness.mjs';
 
 if (typeof WebSocket === 'undefined') throw new Error('no global WebSocket: run Node.js 22+, or 20 with --experimental-websocket');
@@ -32,6 +33,10 @@ async function newRoom(n = node) {
   return { id, creator };
 }
 
+// What every client of these tests received, checked at the end against
+// the declarations.
+const everyClient = [];
+
 // A client whose WebSocket records what it sends; closed after the test.
 function newClient(t, url, sub = `viewer-${randomId().slice(0, 8)}`, options = {}) {
   const sent = [];
@@ -43,6 +48,7 @@ function newClient(t, url, sub = `viewer-${randomId().slice(0, 8)}`, options = {
   }
   const received = [];
   const states = [];
+  everyClient.push(received);
   const client = new LiveClient({
     url,
     token: signToken({ sub }),
@@ -235,4 +241,39 @@ test('requests: a server error rejects with its protocol code', async (t) => {
   await until('joinerror', () => missing.error !== null);
   assert.equal(missing.error.code, 'not_found');
   await sleep(0);
+});
+
+// The declarations of the server messages (liveclient.d.ts), read from the
+// file: type -> {fields, required}. Replies are left out (their result
+// fields depend on the request).
+function declaredServerMessages() {
+  const dts = readFileSync(new URL('../liveclient.d.ts', import.meta.url), 'utf8');
+  const fieldsOf = (body) => [...body.matchAll(/^\s+(\w+)(\?)?:/gm)].map((m) => ({ name: m[1], optional: !!m[2] }));
+  const base = {};
+  for (const m of dts.matchAll(/^interface (Stamped|RoomEvent)(?: extends (\w+))? \{([^}]*)\}/gm)) {
+    base[m[1]] = [...(base[m[2]] || []), ...fieldsOf(m[3])];
+  }
+  const out = {};
+  for (const m of dts.matchAll(/^export interface Server\w+ extends (\w+) \{([^}]*)\}/gm)) {
+    const fields = [...(base[m[1]] || []), ...fieldsOf(m[2])];
+    const type = /type: '(\w+)'/.exec(m[2])[1];
+    if (type === 'reply') continue;
+    out[type] = { fields: new Set(fields.map((f) => f.name)), required: fields.filter((f) => !f.optional).map((f) => f.name) };
+  }
+  return out;
+}
+
+test('every message the node sent in these tests is declared in liveclient.d.ts, field by field', () => {
+  const declared = declaredServerMessages();
+  assert.ok(declared.snapshot && declared.stock && declared.pong, 'the declarations were read');
+  const seen = new Set();
+  for (const msg of everyClient.flat()) {
+    if (msg.type === 'reply') continue;
+    const d = declared[msg.type];
+    assert.ok(d, `server message type ${msg.type} is not declared`);
+    seen.add(msg.type);
+    for (const k of Object.keys(msg)) assert.ok(d.fields.has(k), `${msg.type}.${k} is not declared`);
+    for (const k of d.required) assert.ok(k in msg, `${msg.type} lacks the declared field ${k}`);
+  }
+  for (const t of ['snapshot', 'pinned', 'unpinned', 'sale', 'stock', 'pong']) assert.ok(seen.has(t), `no ${t} seen`);
 });
