@@ -16,6 +16,7 @@ import (
 	"github.com/liveserver/liveserver/auth"
 	"github.com/liveserver/liveserver/client"
 	"github.com/liveserver/liveserver/internal/redistest"
+	"github.com/liveserver/liveserver/internal/testutil"
 	"github.com/liveserver/liveserver/server"
 )
 
@@ -309,7 +310,7 @@ func TestBuyRetriesUnavailable(t *testing.T) {
 		res, err := jo.Buy(ctx, "spring", client.Purchase{ID: "while-down", Product: "tote"})
 		done <- result{res, err}
 	}()
-	waitFor(t, "a purchase answered unavailable", func() bool { return unavailable.Load() >= 2 })
+	testutil.Eventually(t, "a purchase answered unavailable", func() bool { return unavailable.Load() >= 2 })
 	rs.Restart()
 	r := <-done
 	if r.err != nil || r.res.Remaining != 2 {

@@ -13,20 +13,9 @@ import (
 	"github.com/liveserver/liveserver/auth"
 	"github.com/liveserver/liveserver/client"
 	"github.com/liveserver/liveserver/internal/redistest"
+	"github.com/liveserver/liveserver/internal/testutil"
 	"github.com/liveserver/liveserver/server"
 )
-
-// waitFor polls cond until it holds or 15 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // runSubscriber runs s until the test ends and returns Run's result channel.
 func runSubscriber(t *testing.T, s *client.Subscriber) <-chan error {
@@ -130,11 +119,11 @@ func resumeScenario(t *testing.T, subBase, writerBase string) {
 	rec := &recorder{}
 	s, proxy := subscribeThroughProxy(t, subBase, client.New(subBase, token(t, "sub", auth.RoleViewer)), "spring", rec)
 	runSubscriber(t, s)
-	waitFor(t, "the snapshot", func() bool { _, ok := s.State(); return ok })
+	testutil.Eventually(t, "the snapshot", func() bool { _, ok := s.State(); return ok })
 	if err := creator.Pin(ctx, "spring", "tote"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the pin", func() bool { st, _ := s.State(); return st.Pinned != nil && st.Pinned.ID == "tote" })
+	testutil.Eventually(t, "the pin", func() bool { st, _ := s.State(); return st.Pinned != nil && st.Pinned.ID == "tote" })
 	seqBefore := func() uint64 { st, _ := s.State(); return st.Seq }()
 
 	proxy.Cut()
@@ -150,8 +139,8 @@ func resumeScenario(t *testing.T, subBase, writerBase string) {
 	time.Sleep(100 * time.Millisecond) // a few failed reconnects
 	proxy.Restore()
 
-	waitFor(t, "the missed events", func() bool { st, _ := s.State(); return st.Seq == seqBefore+2 && st.Sale != nil })
-	waitFor(t, "the missed stock", func() bool { st, _ := s.State(); return st.Stock["tote"].Remaining == 2 })
+	testutil.Eventually(t, "the missed events", func() bool { st, _ := s.State(); return st.Seq == seqBefore+2 && st.Sale != nil })
+	testutil.Eventually(t, "the missed stock", func() bool { st, _ := s.State(); return st.Stock["tote"].Remaining == 2 })
 	sameState(t, ctx, creator, s, "spring")
 	st := s.Stats()
 	if st.Snapshots != 1 || st.Resumes < 1 || st.Connects < 2 || st.Gaps != 0 {
@@ -189,11 +178,11 @@ func TestSubscriberNodeResync(t *testing.T) {
 	}
 	s := creator.Subscriber("spring", nil)
 	runSubscriber(t, s)
-	waitFor(t, "the snapshot", func() bool { _, ok := s.State(); return ok })
+	testutil.Eventually(t, "the snapshot", func() bool { _, ok := s.State(); return ok })
 	rs.Kill()
 	rs.Restart()
-	waitFor(t, "a second snapshot after the node's resync", func() bool { return s.Stats().Snapshots >= 2 })
-	waitFor(t, "the pin after the resync", func() bool {
+	testutil.Eventually(t, "a second snapshot after the node's resync", func() bool { return s.Stats().Snapshots >= 2 })
+	testutil.Eventually(t, "the pin after the resync", func() bool {
 		_ = creator.Pin(ctx, "spring", "cap") // unavailable until the node is back
 		st, _ := s.State()
 		return st.Pinned != nil && st.Pinned.ID == "cap"
@@ -238,7 +227,7 @@ func TestSubscriberRoomClosed(t *testing.T) {
 	rec := &recorder{}
 	s := creator.Subscriber("spring", rec.add)
 	done := runSubscriber(t, s)
-	waitFor(t, "the snapshot", func() bool { _, ok := s.State(); return ok })
+	testutil.Eventually(t, "the snapshot", func() bool { _, ok := s.State(); return ok })
 	if err := creator.DeleteRoom(ctx, "spring"); err != nil {
 		t.Fatalf("DeleteRoom: %v", err)
 	}
