@@ -20,6 +20,9 @@ const (
 	RoleViewer  = "viewer"
 	RoleCreator = "creator"
 	RoleAdmin   = "admin"
+	// RoleModerator moderates the chat of the rooms of its token (nothing
+	// else: it cannot pin or run sales).
+	RoleModerator = "moderator"
 )
 
 const (
@@ -62,10 +65,14 @@ type Rules struct {
 
 // Identity is who a connection or request acts as.
 type Identity struct {
-	User      string   // the token's sub
-	Role      string   // viewer, creator or admin ("" in a token means viewer)
-	Rooms     []string // rooms a creator controls
-	Anonymous bool     // a development-mode anonymous viewer
+	User  string   // the token's sub
+	Role  string   // viewer, creator, moderator or admin ("" in a token means viewer)
+	Rooms []string // rooms a creator controls or a moderator moderates
+	// Name is the token's name claim as it came, for display in the chat;
+	// the chat shows a masked label instead when it is not a valid name
+	// (a bad name never refuses a token).
+	Name      string
+	Anonymous bool // a development-mode anonymous viewer
 	// Expires is the token's exp; zero for an identity that does not
 	// expire (an anonymous development-mode viewer).
 	Expires time.Time
@@ -96,6 +103,36 @@ func (id Identity) CanControl(room string) bool {
 	return false
 }
 
+// CanModerate reports whether id may moderate the chat of room: an admin
+// in any room, a creator or a moderator in the rooms of its token.
+func (id Identity) CanModerate(room string) bool {
+	if id.User == "" || id.Anonymous || room == "" {
+		return false
+	}
+	switch id.Role {
+	case RoleAdmin:
+		return true
+	case RoleCreator, RoleModerator:
+		return slices.Contains(id.Rooms, room)
+	}
+	return false
+}
+
+// ChatRole is the role id has in room as the chat shows it: admin;
+// creator or moderator of a room of its token; else viewer (a creator of
+// another room is a viewer here).
+func (id Identity) ChatRole(room string) string {
+	switch {
+	case id.Anonymous:
+		return RoleViewer
+	case id.Role == RoleAdmin:
+		return RoleAdmin
+	case (id.Role == RoleCreator || id.Role == RoleModerator) && slices.Contains(id.Rooms, room):
+		return id.Role
+	}
+	return RoleViewer
+}
+
 // CanBuy reports whether id may buy: any authenticated identity can,
 // including an anonymous development-mode viewer; the zero Identity cannot.
 func (id Identity) CanBuy() bool { return id.User != "" }
@@ -105,6 +142,7 @@ type claims struct {
 	jwt.RegisteredClaims
 	Role  string   `json:"role,omitempty"`
 	Rooms []string `json:"rooms,omitempty"`
+	Name  string   `json:"name,omitempty"`
 }
 
 // Verifier verifies and issues tokens. It is safe for concurrent use.
@@ -184,7 +222,7 @@ func (v *Verifier) Verify(token string) (Identity, error) {
 	if err := v.checkRules(&c); err != nil {
 		return Identity{}, err
 	}
-	id := Identity{User: c.Subject, Role: c.Role, Rooms: c.Rooms, Expires: c.ExpiresAt.Time}
+	id := Identity{User: c.Subject, Role: c.Role, Rooms: c.Rooms, Name: c.Name, Expires: c.ExpiresAt.Time}
 	if id.Role == "" {
 		id.Role = RoleViewer
 	}
@@ -254,6 +292,7 @@ func sign(secret []byte, id Identity, ttl time.Duration, r Rules) (string, error
 		},
 		Role:  id.Role,
 		Rooms: id.Rooms,
+		Name:  id.Name,
 	}
 	if r.Audience != "" {
 		c.Audience = jwt.ClaimStrings{r.Audience}
@@ -270,7 +309,7 @@ func check(id Identity) error {
 		return errors.New("sub too long")
 	}
 	switch id.Role {
-	case "", RoleViewer, RoleCreator, RoleAdmin:
+	case "", RoleViewer, RoleCreator, RoleModerator, RoleAdmin:
 		return nil
 	}
 	return errors.New("invalid role")

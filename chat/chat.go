@@ -25,21 +25,21 @@ func Privileged(role string) bool {
 
 // Server message types added by the chat.
 const (
-	TypeComment        = "comment"
-	TypeReactions      = "reactions"
-	TypeChatMode       = "chat_mode"
-	TypeCommentDeleted = "comment_deleted"
-	TypeChat           = "chat"
+	TypeComment        = protocol.TypeComment
+	TypeReactions      = protocol.TypeReactions
+	TypeChatMode       = protocol.TypeChatMode
+	TypeCommentDeleted = protocol.TypeCommentDeleted
+	TypeChat           = protocol.TypeChat
 )
 
 // Error codes added by the chat (docs/PROTOCOL.md, version 1.1). The others
 // it uses (bad_request, forbidden, not_found, rate_limited) are protocol's.
 const (
-	CodeMuted      = "muted"
-	CodeBanned     = "banned"
-	CodeSlowMode   = "slow_mode"
-	CodeBlocked    = "blocked"
-	CodeChatClosed = "chat_closed"
+	CodeMuted      = protocol.CodeMuted
+	CodeBanned     = protocol.CodeBanned
+	CodeSlowMode   = protocol.CodeSlowMode
+	CodeBlocked    = protocol.CodeBlocked
+	CodeChatClosed = protocol.CodeChatClosed
 )
 
 // Limits of the protocol.
@@ -99,27 +99,16 @@ func (c Counts) Map() map[string]int64 {
 	return m
 }
 
-// Author is a person as broadcasts show it: ID is the per-room handle.
-type Author struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
-	Role string `json:"role"`
-}
-
-// Comment is one comment. ID is a decimal integer, growing per room.
-type Comment struct {
-	ID     string `json:"id"`
-	Author Author `json:"author"`
-	Text   string `json:"text"`
-	At     int64  `json:"at"`
-}
-
-// Settings are a room's chat settings; Announcement nil is none.
-type Settings struct {
-	Enabled      bool    `json:"enabled"`
-	SlowModeMS   int64   `json:"slow_mode_ms"`
-	Announcement *string `json:"announcement"`
-}
+// The wire shapes are protocol's (the wire package); these names stay so
+// the chat reads as before.
+type (
+	// Author is a person as broadcasts show it: ID is the per-room handle.
+	Author = protocol.Author
+	// Comment is one comment. ID is a decimal integer, growing per room.
+	Comment = protocol.Comment
+	// Settings are a room's chat settings; Announcement nil is none.
+	Settings = protocol.ChatSettings
+)
 
 // DefaultSettings are a room's settings until a moderator changes them.
 func DefaultSettings() Settings { return Settings{Enabled: true} }
@@ -214,8 +203,11 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-// Unwrap returns the protocol error of the same code and message.
-func (e *Error) Unwrap() error { return &protocol.Error{Code: e.Code, Message: e.Message} }
+// Unwrap returns the protocol error of the same code, message and extra
+// fields, which is what a client sees.
+func (e *Error) Unwrap() error {
+	return &protocol.Error{Code: e.Code, Message: e.Message, Until: e.Until, RetryAfterMS: e.RetryAfterMS}
+}
 
 // Fields are the extra fields of the error object on the wire (until,
 // retry_after_ms), nil when there are none.

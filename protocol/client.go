@@ -44,8 +44,10 @@ type ClientMessage struct {
 	Price        int64
 	Quantity     int64
 	PerUserLimit int64
-	DurationMS   int64
+	DurationMS   int64 // also a mute's
 	StartsInMS   int64
+
+	ChatFields // comment, react and the moderation messages (chat.go)
 }
 
 type rawClientMessage struct {
@@ -61,6 +63,7 @@ type rawClientMessage struct {
 	PerUserLimit json.RawMessage `json:"per_user_limit"`
 	DurationMS   json.RawMessage `json:"duration_ms"`
 	StartsInMS   json.RawMessage `json:"starts_in_ms"`
+	rawChat
 }
 
 // DecodeClient parses and validates one client message. On error it returns
@@ -124,6 +127,8 @@ func (r *rawClientMessage) validate(id string) (ClientMessage, error) {
 		err = firstErr(needID(m), r.room(&m))
 	case TypeSaleStart:
 		err = firstErr(needID(m), r.room(&m), r.product(&m), r.saleFields(&m))
+	case TypeComment, TypeReact, TypeDeleteComment, TypeMute, TypeUnmute, TypeBan, TypeUnban, TypeChatSettings:
+		err = firstErr(r.room(&m), r.validateChat(&m, r.DurationMS))
 	default:
 		err = Errorf(CodeBadRequest, "unknown message type %q", m.Type)
 	}

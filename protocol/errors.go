@@ -50,10 +50,13 @@ const OverloadRetryAfterMS = 1000
 
 // Error is an error with a client-visible code. Packages return it (or wrap
 // it) when the caller must see a specific code; anything else is classified
-// by ErrorCode. RetryAfterMS is set on overloaded only.
+// by ErrorCode. Some codes carry extra fields (docs/PROTOCOL.md, version 1.1):
+// RetryAfterMS with overloaded, slow_mode and rate_limited, Until (Unix
+// ms) with muted.
 type Error struct {
 	Code         string `json:"code"`
 	Message      string `json:"message"`
+	Until        int64  `json:"until,omitempty"`
 	RetryAfterMS int64  `json:"retry_after_ms,omitempty"`
 }
 
@@ -173,13 +176,15 @@ func HTTPStatus(code string) int {
 		return http.StatusBadRequest
 	case CodeUnauthorized:
 		return http.StatusUnauthorized
-	case CodeForbidden:
+	case CodeForbidden, CodeMuted, CodeBanned, CodeChatClosed:
 		return http.StatusForbidden
 	case CodeNotFound:
 		return http.StatusNotFound
 	case CodeSoldOut, CodeLimitExceeded, CodeSaleNotLive:
 		return http.StatusConflict
-	case CodeRateLimited, CodeTooManyRooms:
+	case CodeBlocked:
+		return http.StatusUnprocessableEntity
+	case CodeRateLimited, CodeTooManyRooms, CodeSlowMode:
 		return http.StatusTooManyRequests
 	case CodeUnavailable, CodeOverloaded:
 		return http.StatusServiceUnavailable

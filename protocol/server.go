@@ -65,7 +65,12 @@ type Snapshot struct {
 	Products []Product `json:"products"`
 	Pinned   *Product  `json:"pinned"`
 	Sale     *Sale     `json:"sale"`
-	Viewers  int64     `json:"viewers"`
+	// Chat and Comments (the last 50 visible, oldest first) are filled by
+	// the edge from the chat store. They come before viewers, which stays
+	// the last field (room's shared snapshot encoding splices it).
+	Chat     *ChatSettings `json:"chat"`
+	Comments []Comment     `json:"comments"`
+	Viewers  int64         `json:"viewers"`
 }
 
 // Event is a sequenced room event (pinned, unpinned, sale, catalog). Only the
