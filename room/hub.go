@@ -61,6 +61,10 @@ type Config struct {
 	// VolatileInterval is the least time between two fan-outs of a room's
 	// volatile messages (stock, purchase ticker); zero: 50ms.
 	VolatileInterval time.Duration
+	// ChatFanoutRate is how many comments a second of a room every viewer
+	// gets; above it viewers get a sample (see chat.go). Zero:
+	// DefaultChatFanoutRate.
+	ChatFanoutRate int
 
 	Logger     *slog.Logger          // nil: discard
 	Registerer prometheus.Registerer // nil: metrics are not registered
@@ -98,6 +102,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.VolatileInterval == 0 {
 		c.VolatileInterval = 50 * time.Millisecond
+	}
+	if c.ChatFanoutRate <= 0 {
+		c.ChatFanoutRate = DefaultChatFanoutRate
 	}
 	if c.FetchTimeout == 0 {
 		c.FetchTimeout = 3 * time.Second
@@ -173,6 +180,8 @@ type hubRoom struct {
 	fan     fanout // scratch of the fan-out in progress
 
 	snap snapCache // the last encoded snapshot, shared by joins
+
+	chat chatRoom // the chat's fan-out state (chat.go)
 }
 
 // sub is one connection's subscription to a room.
@@ -184,6 +193,9 @@ type sub struct {
 	after   uint64              // events up to this seq are already covered
 	counted bool
 	closed  bool // the room was deleted while this join was pending
+
+	member  Member            // who it is in the room's chat
+	chatBuf []bufferedComment // comments that arrived while pending
 }
 
 const maxPendingEvents = 4096
@@ -273,11 +285,18 @@ func (h *Hub) Conns() int {
 // from then on every later event of the room, in order, with no gap.
 // Joining a room again re-synchronizes it. Errors are *protocol.Error.
 func (h *Hub) Join(ctx context.Context, c *Conn, roomID string, since *uint64, reply []byte) error {
+	return h.join0(ctx, c, roomID, since, reply, Member{})
+}
+
+func (h *Hub) join0(ctx context.Context, c *Conn, roomID string, since *uint64, reply []byte, m Member) error {
 	s, rejoin, err := h.subscription(c, roomID)
 	if err != nil {
 		return err
 	}
 	r := h.acquireRoom(roomID, !rejoin)
+	r.mu.Lock()
+	r.setMemberLocked(s, m)
+	r.mu.Unlock()
 	err = h.join(ctx, r, s, since, reply)
 	if err != nil {
 		// A failed join, first or again, leaves the client out of the room.
@@ -446,6 +465,7 @@ func (h *Hub) completeJoinLocked(r *hubRoom, s *sub, st *joinState, reply []byte
 			upto = ev.Seq
 		}
 	}
+	h.chatJoinedLocked(r, s, &st.snap)
 	c.mu.Unlock()
 	s.after, s.pending, s.buf = upto, false, nil
 }
@@ -496,6 +516,7 @@ func (h *Hub) Leave(c *Conn, roomID string) {
 	gone := r.refs == 0
 	r.mu.Lock()
 	delete(r.subs, c)
+	r.unindexLocked(s)
 	if s.counted {
 		r.count--
 	}
@@ -560,6 +581,9 @@ func (h *Hub) HandleMessage(roomID string, data []byte) {
 	if env.Seq == 0 {
 		if env.Key == protocol.ClosedKey {
 			h.closeRoom(roomID, env.Msg)
+			return
+		}
+		if h.chatMessage(r, env.Key, env.Msg) {
 			return
 		}
 		h.volatile(r, env.Key, env.Msg)

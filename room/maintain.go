@@ -26,6 +26,7 @@ func (h *Hub) maintain() {
 		case <-sweep.C:
 			h.sweep()
 			h.retryStale()
+			h.sweepChat()
 		}
 	}
 }

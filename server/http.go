@@ -143,7 +143,7 @@ func (s *Server) handlePutRoom(w http.ResponseWriter, r *http.Request) {
 
 // snapshot is the room's snapshot with this node's viewer count.
 func (s *Server) snapshot(ctx context.Context, room string) (protocol.Snapshot, error) {
-	snap, err := s.store.Snapshot(ctx, room)
+	snap, err := roomSource{s.store, s.chat.store}.Snapshot(ctx, room)
 	if err != nil {
 		return snap, err
 	}
@@ -320,6 +320,7 @@ func (s *Server) handleDevToken(w http.ResponseWriter, r *http.Request) {
 		Sub   string   `json:"sub"`
 		Role  string   `json:"role"`
 		Rooms []string `json:"rooms"`
+		Name  string   `json:"name"` // a display name for the chat
 	}
 	if err := decodeBody(r, &b); err != nil {
 		s.writeError(w, err)
@@ -328,7 +329,7 @@ func (s *Server) handleDevToken(w http.ResponseWriter, r *http.Request) {
 	if b.Sub == "" {
 		b.Sub = s.verifier.Anonymous().User
 	}
-	tok, err := s.verifier.Issue(auth.Identity{User: b.Sub, Role: b.Role, Rooms: b.Rooms}, 24*time.Hour)
+	tok, err := s.verifier.Issue(auth.Identity{User: b.Sub, Role: b.Role, Rooms: b.Rooms, Name: b.Name}, 24*time.Hour)
 	if err != nil {
 		s.writeError(w, err)
 		return

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/liveserver/liveserver/chat"
 	"github.com/liveserver/liveserver/internal/rkeys"
 	"github.com/liveserver/liveserver/inventory"
 	"github.com/liveserver/liveserver/room"
@@ -86,6 +87,15 @@ func newRedisBackend(cfg Config) (backend, error) {
 		rdb.Close()
 		return backend{}, err
 	}
+	// Every node of the cluster makes the same chat handles: the key is
+	// created once in Redis (SET NX) and read by all.
+	ctx, cancel = context.WithTimeout(context.Background(), redisStartTimeout)
+	handleKey, err := chat.LoadHandleKey(ctx, rdb, names.Prefix())
+	cancel()
+	if err != nil {
+		rdb.Close()
+		return backend{}, fmt.Errorf("chat handle key: %w", err)
+	}
 	keeper := startModeKeeper(rdb, names, dev, devSecret, ttl, cfg.Logger)
 
 	rtt := prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -98,10 +108,15 @@ func newRedisBackend(cfg Config) (backend, error) {
 	store := inventory.NewRedisStore(rdb, inventory.RedisConfig{KeyPrefix: names.Prefix(), Logger: cfg.Logger, Registerer: cfg.Registry, RoundTrips: rtt, OrderRetention: cfg.OrderRetention})
 	broker := room.NewRedisBroker(rdb, room.RedisBrokerConfig{KeyPrefix: names.Prefix(), Logger: cfg.Logger, Registerer: cfg.Registry, RoundTrips: rtt})
 	presence := room.NewRedisPresence(rdb, room.RedisPresenceConfig{KeyPrefix: names.Prefix(), Logger: cfg.Logger, RoundTrips: rtt})
+	// The chat's keys share the rooms' hash tags, seq and channel with the
+	// shop's: the same key prefix.
+	chats := chat.NewRedisStore(rdb, chat.RedisConfig{KeyPrefix: names.Prefix(), Logger: cfg.Logger})
 	return backend{
 		devSecret: devSecret,
 		fds:       opt.PoolSize + 1, // the pool, and pub/sub's own connection
 		store:     store,
+		chats:     chats,
+		handleKey: handleKey,
 		broker:    broker,
 		presence:  presence,
 		ready: func(ctx context.Context) error {

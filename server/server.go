@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/liveserver/liveserver/auth"
+	"github.com/liveserver/liveserver/chat"
 	"github.com/liveserver/liveserver/internal/clock"
 	"github.com/liveserver/liveserver/internal/rkeys"
 	"github.com/liveserver/liveserver/inventory"
@@ -65,7 +66,10 @@ type Config struct {
 	// VolatileInterval is the least time between two fan-outs of a room's
 	// volatile messages (stock, purchase ticker); zero: 50ms.
 	VolatileInterval time.Duration
-	SeedDemo         bool // create the room "demo" at start if it does not exist
+	// ChatFanoutRate is how many comments a second of a room every viewer
+	// gets; above it viewers get a fair sample (chat_mode). Zero: 50.
+	ChatFanoutRate int
+	SeedDemo       bool // create the room "demo" at start if it does not exist
 	// Per-client limits (see limits.go). For the counts, zero means the
 	// default given and negative means no limit.
 	MaxConnsPerIP      int // WebSocket connections from one address (an IPv6 /64); zero: 256
@@ -131,6 +135,8 @@ type backend struct {
 	store     storeCloser
 	broker    room.Broker
 	presence  room.Presence // nil: local counts
+	chats     chat.Store    // beside store: shares its rooms' seq, history and channel
+	handleKey []byte        // the cluster's key of chat handles
 	ready     func(ctx context.Context) error
 	close     func() error
 }
@@ -148,6 +154,7 @@ type Server struct {
 	asyncBuyer inventory.AsyncBuyer
 	hub        *room.Hub
 	pins       *pinning.Service
+	chat       *chatParts
 	metrics    *metrics
 	mux        *http.ServeMux
 	handler    http.Handler // mux behind the HTTP API's rate limit
@@ -192,13 +199,17 @@ func New(cfg Config) (*Server, error) {
 		s.verifier = auth.NewDevVerifier(s.be.devSecret, rules)
 	}
 	s.store = s.be.store
+	if s.chat, err = newChatParts(cfg, s.be); err != nil {
+		s.be.close()
+		return nil, err
+	}
 	s.asyncBuyer, _ = s.store.(inventory.AsyncBuyer) // nil in memory mode
 	s.metrics = newMetrics(cfg.Registry)
 	s.conns, s.httpLimits = newConnLimits(cfg), newHTTPLimits(cfg)
 	s.registerLimitMetrics(cfg.Registry)
 	s.pins = pinning.New(s.store, cfg.Registry)
 	s.hub = room.NewHub(room.Config{
-		Source:            s.store,
+		Source:            roomSource{s.store, s.chat.store},
 		Broker:            s.be.broker,
 		Presence:          s.be.presence,
 		MaxQueueBytes:     cfg.MaxQueueBytes,
@@ -207,10 +218,12 @@ func New(cfg Config) (*Server, error) {
 		ViewersInterval:   cfg.ViewersInterval,
 		VolatileInterval:  cfg.VolatileInterval,
 		MaxRoomsPerConn:   cfg.MaxRoomsPerConn,
+		ChatFanoutRate:    cfg.ChatFanoutRate,
 		Logger:            cfg.Logger,
 		Registerer:        cfg.Registry,
 	})
 	if err := s.hub.Run(); err != nil {
+		s.chat.tally.Close()
 		s.be.close()
 		return nil, err
 	}
@@ -225,6 +238,10 @@ func New(cfg Config) (*Server, error) {
 		Name: "liveserver_ready",
 		Help: "1 while the node would answer /readyz with 200 (not draining, its dependencies answer), else 0; checked at each scrape.",
 	}, s.readyGauge))
+	cfg.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "liveserver_chat_sampled_rooms",
+		Help: "Rooms whose comments this node delivers to viewers as a sample (over -chat-fanout-rate).",
+	}, func() float64 { return float64(s.hub.SampledRooms()) }))
 	return s, nil
 }
 
@@ -245,10 +262,15 @@ func (s *Server) readyGauge() float64 {
 func newMemoryBackend(cfg Config) backend {
 	broker := room.NewMemoryBroker()
 	store := inventory.NewMemoryStore(inventory.MemoryConfig{Publisher: broker, Clock: cfg.Clock, Logger: cfg.Logger, Registerer: cfg.Registry, OrderRetention: cfg.OrderRetention})
+	// The chat emits through the shop's sequencer and publishes to the same
+	// broker, so comments and events keep one order.
+	chats := chat.NewMemoryStore(chat.MemoryConfig{Events: store, Publisher: broker, Clock: cfg.Clock, Logger: cfg.Logger})
 	return backend{
-		store:  store,
-		broker: broker,
-		ready:  func(context.Context) error { return nil },
+		store:     store,
+		broker:    broker,
+		chats:     chats,
+		handleKey: chat.RandomKey(), // all chat state dies with the process anyway
+		ready:     func(context.Context) error { return nil },
 		close: func() error {
 			store.Close()
 			return broker.Close()
@@ -313,6 +335,7 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.Drain()
 		s.hub.Close()
+		s.chat.tally.Close() // its last flush still needs the store
 		err = s.be.close()
 	})
 	return err
@@ -338,6 +361,7 @@ func (s *Server) routes() {
 	mux.HandleFunc("DELETE /api/rooms/{room}/sales/current", s.handleStopSale)
 	mux.HandleFunc("POST /api/rooms/{room}/purchases", s.handleBuy)
 	mux.HandleFunc("GET /api/rooms/{room}/orders", s.handleOrders)
+	s.chatRoutes(mux) // chat_http.go
 	mountDemo(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/" {

@@ -294,13 +294,10 @@ func (ss *session) handle(ctx context.Context, data []byte) {
 	s := ss.s
 	switch m.Type {
 	case protocol.TypeJoin:
-		var reply []byte
-		if m.ID != "" {
-			reply = protocol.Reply(m.ID, now(), map[string]any{"room": m.Room})
-		}
-		if err := s.hub.Join(ctx, ss.c, m.Room, m.Since, reply); err != nil {
-			ss.fail(id, err)
-		}
+		ss.join(ctx, m)
+	case protocol.TypeComment, protocol.TypeReact, protocol.TypeDeleteComment, protocol.TypeMute, protocol.TypeUnmute,
+		protocol.TypeBan, protocol.TypeUnban, protocol.TypeChatSettings:
+		ss.chat(ctx, m) // chat.go
 	case protocol.TypeLeave:
 		s.hub.Leave(ss.c, m.Room)
 		ss.reply(id, map[string]any{"room": m.Room})
