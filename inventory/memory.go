@@ -34,6 +34,7 @@ type MemoryConfig struct {
 // held for the whole of an operation, so operations on one room are atomic
 // and publish their events in seq order.
 type MemoryStore struct {
+	bans  BanChecker // nil: no purchase is refused as banned
 	pub   Publisher
 	clock clock.Clock
 	log   *slog.Logger
@@ -443,6 +444,11 @@ func (s *MemoryStore) StopSale(ctx context.Context, id string) (protocol.Sale, e
 	return sale, nil
 }
 
+// SetBans makes purchases of banned chat handles fail with banned. Call it
+// before the store is used (the chat store, which implements BanChecker,
+// is built on this one).
+func (s *MemoryStore) SetBans(b BanChecker) { s.bans = b }
+
 // Buy implements Store: idempotency lookup, sale rules, stock check,
 // decrement, order and stock message in one step under the room's lock.
 func (s *MemoryStore) Buy(ctx context.Context, req BuyRequest) (Receipt, error) {
@@ -457,6 +463,9 @@ func (s *MemoryStore) Buy(ctx context.Context, req BuyRequest) (Receipt, error) 
 	defer r.mu.Unlock()
 	if r.gone {
 		return Receipt{}, errNoRoom(req.Room)
+	}
+	if req.Handle != "" && s.bans != nil && s.bans.IsBanned(req.Room, req.Handle) {
+		return Receipt{}, errBanned() // not remembered: an unban lifts it
 	}
 	now := s.clock.Now()
 	r.expireIdemLocked(now)

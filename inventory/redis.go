@@ -262,6 +262,8 @@ func refusal(room, subject string, r scriptReply) error {
 		return errSaleSoldOut()
 	case "sold_out":
 		return errSoldOut()
+	case "banned":
+		return errBanned()
 	case "bad_after":
 		return errBadAfter(subject)
 	}
@@ -506,8 +508,11 @@ func (s *RedisStore) buyCall(ctx context.Context, req BuyRequest) (*buyCall, err
 	idem := s.names.Idempotency(req.Room, req.User, req.ID)
 	// The KEYS and ARGV of run, sent in a pipeline with other purchases.
 	argv := []any{req.Room, s.names.Events(req.Room),
-		req.User, req.Product, req.Qty, uuid.NewString(), buyer, IdempotencyTTL.Milliseconds()}
-	return &buyCall{ctx: ctx, keys: s.names.RoomKeys(req.Room, idem), args: argv}, nil
+		req.User, req.Product, req.Qty, uuid.NewString(), buyer, IdempotencyTTL.Milliseconds(), req.Handle}
+	// The last key is the chat's set of banned handles of the room (package
+	// chat), in the room's slot.
+	keys := append(s.names.RoomKeys(req.Room, idem), s.names.ChatKey(req.Room, "bans"))
+	return &buyCall{ctx: ctx, keys: keys, args: argv}, nil
 }
 
 // buyResult turns the script's answer into a receipt or an error.

@@ -90,6 +90,21 @@ func (sp SaleSpec) Validate() error {
 type BuyRequest struct {
 	Room, User, ID, Product string
 	Qty                     int64
+	// Handle is the buyer's chat handle in the room (package chat): a
+	// banned handle is refused with banned, before anything is taken or
+	// remembered. Empty: not checked.
+	Handle string
+}
+
+// BanChecker tells whether a chat handle is banned from a room
+// (chat.MemoryStore implements it). It is called under the shop room's
+// lock, so it must not take that lock itself.
+type BanChecker interface {
+	IsBanned(room, handle string) bool
+}
+
+func errBanned() error {
+	return protocol.Errorf(protocol.CodeBanned, "you are banned from this room")
 }
 
 // Receipt is the answer to a successful purchase.

@@ -18,7 +18,7 @@ func (s *Server) buy(ctx context.Context, who auth.Identity, m protocol.ClientMe
 		return inventory.Receipt{}, protocol.Errorf(protocol.CodeUnauthorized, "authentication required")
 	}
 	start := time.Now()
-	rec, err := s.store.Buy(ctx, buyRequest(who, m))
+	rec, err := s.store.Buy(ctx, s.buyRequest(who, m))
 	s.countPurchase(start, err)
 	return rec, err
 }
@@ -33,14 +33,18 @@ func (s *Server) buyAsync(ctx context.Context, who auth.Identity, m protocol.Cli
 		return
 	}
 	start := time.Now()
-	s.asyncBuyer.BuyAsync(ctx, buyRequest(who, m), func(rec inventory.Receipt, err error) {
+	s.asyncBuyer.BuyAsync(ctx, s.buyRequest(who, m), func(rec inventory.Receipt, err error) {
 		s.countPurchase(start, err)
 		done(rec, err)
 	})
 }
 
-func buyRequest(who auth.Identity, m protocol.ClientMessage) inventory.BuyRequest {
-	return inventory.BuyRequest{Room: m.Room, User: who.User, ID: m.ID, Product: m.Product, Qty: m.Qty}
+// buyRequest is the purchase of m by who. Handle lets the store refuse a
+// buyer the room's chat banned in the same atomic step (no extra round
+// trip).
+func (s *Server) buyRequest(who auth.Identity, m protocol.ClientMessage) inventory.BuyRequest {
+	return inventory.BuyRequest{Room: m.Room, User: who.User, ID: m.ID, Product: m.Product, Qty: m.Qty,
+		Handle: s.chat.handles.Handle(m.Room, who.User)}
 }
 
 // countPurchase counts a purchase by outcome. It only classifies (the

@@ -265,6 +265,7 @@ func newMemoryBackend(cfg Config) backend {
 	// The chat emits through the shop's sequencer and publishes to the same
 	// broker, so comments and events keep one order.
 	chats := chat.NewMemoryStore(chat.MemoryConfig{Events: store, Publisher: broker, Clock: cfg.Clock, Logger: cfg.Logger})
+	store.SetBans(chats) // a banned buyer is refused under the shop room's lock
 	return backend{
 		store:     store,
 		broker:    broker,

@@ -2,7 +2,7 @@
 -- sale window, limits, stock, decrement, order, stock and ticker messages,
 -- and the end of a sold-out sale. K_REQ is the idempotency key of the
 -- room, user and request id. ARGV: user, product, qty, order id, buyer
--- label as a JSON string, idempotency ttl. Answers order, product, qty,
+-- label as a JSON string, idempotency ttl, chat handle. Answers order, product, qty,
 -- unit price and remaining. Only answers that took or could take stock are
 -- remembered (as MemoryStore.Buy): an unknown product is not, so a flood of
 -- bad requests costs no key each.
@@ -12,6 +12,11 @@ local REMEMBERED = {sold_out = true, sale_sold_out = true, limit = true, sale_no
 if not room_exists() then
 	-- Not remembered: the room may be created later.
 	return result({'!', 'no_room'})
+end
+-- A buyer the room's chat banned (KEYS[13], the chat's bans; ARGV[9] the
+-- buyer's handle, '' for none). Not remembered: an unban lifts it.
+if ARGV[9] ~= '' and redis.call('SISMEMBER', KEYS[13], ARGV[9]) == 1 then
+	return result({'!', 'banned'})
 end
 return once(ARGV[8], function()
 	local user, product, qty, order = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
