@@ -463,3 +463,9 @@ func (s *MemoryStore) AddReactions(ctx context.Context, room, _ string, counts C
 	})
 	return retry, err
 }
+
+// ForgetRoom is Forget with the signature of RedisStore.ForgetRoom.
+func (s *MemoryStore) ForgetRoom(_ context.Context, room string) error {
+	s.Forget(room)
+	return nil
+}

@@ -470,3 +470,18 @@ func (s *RedisStore) AddReactions(ctx context.Context, room, flush string, count
 	}
 	return time.Duration(num(vals, 0)) * time.Millisecond, nil
 }
+
+// ForgetRoom deletes the chat state of a room that was deleted (comments,
+// settings, block list, mutes, bans, roles, pending reactions), so that a
+// room created again under its id starts afresh. The per-user and
+// per-request keys expire on their own (within MaxSlowMode and a minute).
+func (s *RedisStore) ForgetRoom(ctx context.Context, room string) error {
+	keys := chatKeys(s.prefix, room, "", "")[2:10] // the chat's own fixed keys
+	if err := s.rdb.Del(ctx, keys...).Err(); err != nil {
+		return protocol.DependencyFailed(ctx, "chat forget", err)
+	}
+	s.mu.Lock()
+	delete(s.blocks, room)
+	s.mu.Unlock()
+	return nil
+}

@@ -30,6 +30,9 @@ type snapCache struct {
 	head    int      // len of msg up to the viewers count
 	ids     []string // the products' ids and versions in msg
 	vers    []int64
+	// comment is the id of the last comment in msg: comments are not room
+	// events (they take no seq), so a new one makes the encoding stale.
+	comment string
 }
 
 // sendSnapshotLocked queues snap for c, shared when it can be; r.mu and
@@ -38,13 +41,14 @@ func (h *Hub) sendSnapshotLocked(r *hubRoom, c *Conn, snap *protocol.Snapshot) {
 	now := time.Now()
 	viewers := r.viewersLocked()
 	sc := &r.snap
-	if sc.msg == nil || sc.seq != snap.Seq || now.Sub(sc.at) >= h.cfg.SnapshotShareWindow || !sc.sameCatalog(snap.Products) {
+	if sc.msg == nil || sc.seq != snap.Seq || now.Sub(sc.at) >= h.cfg.SnapshotShareWindow || !sc.sameCatalog(snap.Products) || sc.comment != lastCommentID(snap) {
 		snap.Viewers = viewers
 		msg := protocol.Marshal(snap)
 		h.metrics.snapshotEncodes.Inc()
 		*sc = snapCache{ids: sc.ids[:0], vers: sc.vers[:0]}
 		if i := bytes.LastIndex(msg, viewersField); h.cfg.SnapshotShareWindow > 0 && i > 0 {
 			sc.seq, sc.viewers, sc.at, sc.msg, sc.head = snap.Seq, viewers, now, msg, i+len(viewersField)
+			sc.comment = lastCommentID(snap)
 			for _, p := range snap.Products {
 				sc.ids = append(sc.ids, p.ID)
 				sc.vers = append(sc.vers, p.V)
@@ -85,4 +89,12 @@ func (sc *snapCache) sameCatalog(products []protocol.Product) bool {
 		}
 	}
 	return true
+}
+
+// lastCommentID is the id of the snapshot's last comment, "" if none.
+func lastCommentID(snap *protocol.Snapshot) string {
+	if n := len(snap.Comments); n > 0 {
+		return snap.Comments[n-1].ID
+	}
+	return ""
 }

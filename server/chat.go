@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -247,5 +248,21 @@ func (ss *session) chat(ctx context.Context, m protocol.ClientMessage) {
 			return
 		}
 		ss.reply(m.ID, fields)
+	}
+}
+
+// forgetChat drops the chat state of a deleted room (comments, settings,
+// mutes, bans), so a room created again under its id starts afresh. The
+// room is gone already (no comment can be posted to it), so a failure
+// only leaves state behind, which is logged.
+func (s *Server) forgetChat(ctx context.Context, roomID string) {
+	f, ok := s.chat.store.(interface {
+		ForgetRoom(ctx context.Context, room string) error
+	})
+	if !ok {
+		return
+	}
+	if err := f.ForgetRoom(ctx, roomID); err != nil {
+		s.failLog.failed(fmt.Errorf("forgetting the chat of deleted room %s: %w", roomID, err))
 	}
 }

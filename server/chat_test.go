@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/liveserver/liveserver/internal/testutil"
 	"github.com/liveserver/liveserver/server"
 )
 
@@ -258,7 +259,7 @@ func TestChatOneNode(t *testing.T) {
 	if st := n.do(t, "DELETE", "/api/rooms/demo/mutes/"+annHandle, creatorTok, nil, nil); st != 200 {
 		t.Fatalf("HTTP unmute: %d", st)
 	}
-	eventually(t, "unmuted", func() bool {
+	testutil.Eventually(t, "unmuted", func() bool {
 		return ann.request(msg{"type": "comment", "room": room, "text": "back"})["ok"] == true
 	})
 
@@ -465,5 +466,47 @@ func testSampling(t *testing.T, nodes []*testNode, token func(sub, role string, 
 		if samples[i] != samples[0] {
 			t.Fatalf("viewer %d's sample %s differs from viewer 0's %s", i, samples[i], samples[0])
 		}
+	}
+}
+
+// A deleted room's chat goes with it: created again, it has no comments
+// and no bans, in memory and on Redis.
+func TestChatRoomDeleted(t *testing.T) {
+	t.Run("memory", func(t *testing.T) {
+		n := startNode(t, server.Config{})
+		testChatRoomDeleted(t, n, func(sub, role string, rooms ...string) string { return n.namedToken(t, sub, role, "", rooms...) })
+	})
+	t.Run("redis", func(t *testing.T) {
+		n := chatCluster(t, 1, 0)[0]
+		testChatRoomDeleted(t, n, func(sub, role string, rooms ...string) string { return clusterNamed(t, sub, role, "", rooms...) })
+	})
+}
+
+func testChatRoomDeleted(t *testing.T, n *testNode, token func(sub, role string, rooms ...string) string) {
+	const room = "gone"
+	creatorTok := token("cr", "creator", room)
+	n.putRoom(t, creatorTok, room, 5)
+	v := dial(t, n.wsURL(), token("v1", "viewer"))
+	v.join(room)
+	h := handleOf(t, v, room, "soon gone")
+	creator := dial(t, n.wsURL(), creatorTok)
+	creator.join(room)
+	handleOf(t, creator, room, "creator was here")
+	if r := creator.request(msg{"type": "ban", "room": room, "user": h}); r["ok"] != true {
+		t.Fatalf("ban: %v", r)
+	}
+	if st := n.do(t, "DELETE", "/api/rooms/"+room, creatorTok, nil, nil); st != 200 {
+		t.Fatalf("DELETE room: %d", st)
+	}
+	n.putRoom(t, creatorTok, room, 5)
+	v2 := dial(t, n.wsURL(), token("v1", "viewer"))
+	snap := v2.join(room) // no longer banned
+	if cs := snap["comments"].([]any); len(cs) != 0 {
+		t.Fatalf("re-created room's comments: %v", cs)
+	}
+	if r := v2.request(msg{"type": "comment", "room": room, "text": "new life"}); r["ok"] != true {
+		t.Fatalf("comment in the re-created room: %v", r)
+	} else if id, _, _ := commentOf(r); id != "1" {
+		t.Fatalf("first comment of the re-created room has id %s", id)
 	}
 }

@@ -175,6 +175,7 @@ func (s *Server) handleDeleteRoom(w http.ResponseWriter, r *http.Request) {
 		if err := s.pins.DeleteRoom(ctx, who, room); err != nil {
 			return 0, nil, err
 		}
+		s.forgetChat(ctx, room)
 		return http.StatusOK, map[string]any{"ok": true, "room": room}, nil
 	})
 }
