@@ -341,3 +341,24 @@ func (h *Hub) SampledRooms() int {
 	}
 	return n
 }
+
+// SetMembers sets who c is in the chat of every room it joined, as m
+// says for each room (after its identity changed on an auth message).
+func (h *Hub) SetMembers(c *Conn, m func(room string) Member) {
+	c.mu.Lock()
+	subs := append([]*sub(nil), c.rooms...)
+	c.mu.Unlock()
+	for _, s := range subs {
+		h.mu.RLock()
+		r := h.rooms[s.room]
+		h.mu.RUnlock()
+		if r == nil {
+			continue
+		}
+		r.mu.Lock()
+		if r.subs[s.c] == s {
+			r.setMemberLocked(s, m(s.room))
+		}
+		r.mu.Unlock()
+	}
+}

@@ -85,7 +85,12 @@ func newChatMetrics(reg prometheus.Registerer) *chatMetrics {
 		reactions:  prometheus.NewCounter(prometheus.CounterOpts{Name: "liveserver_chat_reactions_total", Help: "Reactions counted here (a user's beyond 10/s are not)."}),
 	}
 	reg.MustRegister(m.comments, m.moderation, m.reactions)
-	m.comments.WithLabelValues("ok")
+	for _, outcome := range []string{"ok", protocol.CodeRateLimited, protocol.CodeMuted, protocol.CodeBanned, protocol.CodeSlowMode, protocol.CodeBlocked, protocol.CodeChatClosed} {
+		m.comments.WithLabelValues(outcome)
+	}
+	for _, action := range []string{protocol.TypeDeleteComment, protocol.TypeMute, protocol.TypeUnmute, protocol.TypeBan, protocol.TypeUnban, protocol.TypeChatSettings, "blocklist"} {
+		m.moderation.WithLabelValues(action)
+	}
 	return m
 }
 

@@ -389,6 +389,9 @@ func (ss *session) auth(m protocol.ClientMessage) {
 	}
 	ss.setIdentity(who)
 	ss.watchExpiry()
+	// In the rooms already joined the connection is now this author: its
+	// own comments and the moderator's view follow the new identity.
+	ss.s.hub.SetMembers(ss.c, func(id string) room.Member { return member(ss.s.author(who, id)) })
 	ss.reply(m.ID, map[string]any{"user": who.User, "role": who.Role})
 }
 
