@@ -284,7 +284,7 @@ func (h *Hub) chatJoinedLocked(r *hubRoom, s *sub, snap *protocol.Snapshot) {
 	}
 	s.chatBuf = nil
 	if r.chat.sampled {
-		s.c.sendLocked(h.chatMode(r.id, true))
+		s.c.sendOwnLocked(h.chatMode(r.id, true))
 	}
 }
 
