@@ -305,8 +305,12 @@ func (h *Hub) ban(r *hubRoom, handle string, msg []byte) {
 		delete(r.subs, c)
 	}
 	r.mu.Unlock()
+	// This runs on the broker's goroutine, which must not wait on the
+	// broker (a join elsewhere may hold the subscription lock, waiting for
+	// this very goroutine to confirm its subscribe): a room left empty
+	// keeps its broker subscription until sweepChat ends it.
 	for _, c := range out {
-		h.Leave(c, r.id)
+		h.leave(c, r.id)
 	}
 }
 
@@ -314,16 +318,33 @@ func (h *Hub) ban(r *hubRoom, handle string, msg []byte) {
 // arrives to close the windows). It looks one window behind the local
 // clock, so a node whose clock runs ahead of the store's does not close a
 // window that comments are still arriving in.
+//
+// It also ends the broker subscriptions of rooms a ban left empty (see
+// ban).
 func (h *Hub) sweepChat() {
 	w := time.Now().Unix() - 1
 	h.mu.RLock()
-	defer h.mu.RUnlock()
 	for _, r := range h.rooms {
 		r.mu.Lock()
 		if r.chat.sampled && r.chat.advance(w, h.cfg.ChatFanoutRate) {
 			h.announceLocked(r, false)
 		}
 		r.mu.Unlock()
+	}
+	h.mu.RUnlock()
+	h.subMu.Lock()
+	var idle []string
+	for id := range h.brokerSubs {
+		h.mu.RLock()
+		_, alive := h.rooms[id]
+		h.mu.RUnlock()
+		if !alive {
+			idle = append(idle, id)
+		}
+	}
+	h.subMu.Unlock()
+	for _, id := range idle {
+		h.maybeUnsubscribe(id) // checks again, under the lock
 	}
 }
 

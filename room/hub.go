@@ -504,16 +504,24 @@ func (h *Hub) fetchError(room string, err error) error {
 
 // Leave unsubscribes c from a room; leaving a room not joined does nothing.
 func (h *Hub) Leave(c *Conn, roomID string) {
+	if h.leave(c, roomID) {
+		h.maybeUnsubscribe(roomID)
+	}
+}
+
+// leave is Leave but for the broker: it reports whether the room has no
+// subscriber left here, whose broker subscription may end.
+func (h *Hub) leave(c *Conn, roomID string) (gone bool) {
 	c.mu.Lock()
 	s := c.removeSubLocked(roomID)
 	c.mu.Unlock()
 	if s == nil {
-		return
+		return false
 	}
 	h.mu.Lock()
 	r := h.rooms[roomID]
 	r.refs--
-	gone := r.refs == 0
+	gone = r.refs == 0
 	r.mu.Lock()
 	delete(r.subs, c)
 	r.unindexLocked(s)
@@ -529,9 +537,7 @@ func (h *Hub) Leave(c *Conn, roomID string) {
 		h.metrics.rooms.Dec()
 	}
 	h.mu.Unlock()
-	if gone {
-		h.maybeUnsubscribe(roomID)
-	}
+	return gone
 }
 
 func (h *Hub) ensureSubscribed(ctx context.Context, room string) error {
