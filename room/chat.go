@@ -294,8 +294,8 @@ func (h *Hub) ban(r *hubRoom, handle string, msg []byte) {
 	r.mu.Lock()
 	var out []*Conn
 	for _, s := range r.chat.byHandle[handle] {
-		if s.member.All {
-			continue
+		if s.member.All || r.subs[s.c] != s {
+			continue // moderator+, or not in the room (any more)
 		}
 		s.c.Send(msg)
 		out = append(out, s.c)

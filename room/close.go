@@ -43,6 +43,7 @@ func (h *Hub) closeRoom(roomID string, msg []byte) {
 	// under the id starts at seq 0, and if joins in progress keep this
 	// hubRoom alive, its next join must take the new room's seq.
 	r.snap = snapCache{}
+	r.chat = chatRoom{} // its members and sampling went with the room
 	r.lastSeq, r.stale = 0, false
 	r.stopTimerLocked() // its volatile messages went with it
 	r.mu.Unlock()
