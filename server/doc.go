@@ -39,19 +39,23 @@
 //	hub maintenance        room.Hub.Run; ends in the hub's Close       viewer counts and presence reports, the sweep
 //	                                                                   (pings, closing stalled sockets, each in a
 //	                                                                   goroutine of a bounded set the hub waits
-//	                                                                   for), retrying failed resyncs
+//	                                                                   for), retrying failed resyncs, the end of
+//	                                                                   chat sampling in rooms gone quiet
 //	volatile flush timer   the hub, per room with stock or viewers     fans out a room's coalesced volatile messages;
 //	                       waiting; stopped when the room goes or the  stopped in Close
 //	                       hub closes
 //	broker loop            the broker's Run (room.MemoryBroker's       room.Hub.HandleMessage: the fan-out of every
-//	                       dispatcher, or room.RedisBroker's receive   room event, gap repairs; HandleReconnect: the
-//	                       loop); ends in the broker's Close           resync of every room
+//	                       dispatcher, or room.RedisBroker's receive   room event and comment, bans, gap repairs;
+//	                       loop); ends in the broker's Close           HandleReconnect: the resync of every room
 //	purchase batcher       inventory.RedisStore, a fixed set           purchases in Redis pipelines; calls each
 //	                       (cluster mode only); ends in the store's    BuyAsync callback, so a WebSocket purchase's
 //	                       Close                                       reply is sent from here
 //	sale timers / poller   the inventory store; end in its Close       sale transitions (start, end)
 //	mode keeper            the Redis backend (cluster mode); ends in   refreshes the node's mode marker (and the dev
 //	                       the backend's close                         secret) in Redis
+//	reaction tally         chat.NewTally in New; ends in Close, after  flushes the node's reaction counts to the chat
+//	                       the hub and before the backend (its last    store every 250 ms per room (Redis: one script
+//	                       flush needs the store)                      per room), which publishes reactions
 //	refusal writer         Listener.Accept, per refused connection,    answers 503 to a connection over the
 //	                       a bounded set; ends within refuseLinger;    listener's cap, then closes it
 //	                       waited for in Listener.Close
