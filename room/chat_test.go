@@ -1,6 +1,20 @@
 package room
 
-import "testing"
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/liveserver/liveserver/internal/testutil"
+	"github.com/liveserver/liveserver/inventory"
+	"github.com/liveserver/liveserver/protocol"
+)
 
 // The sampling decisions depend only on the comments' ids and windows, so
 // every node that sees the same comments decides alike.
@@ -53,5 +67,128 @@ func TestChatSamplingDecisions(t *testing.T) {
 	}
 	if !c.advance(205, rate) {
 		t.Fatal("a gap of windows did not end sampling")
+	}
+}
+
+// chatFixture is a hub whose connections join room "r" as the member the
+// dial names (?handle=...&all=1).
+func chatFixture(t *testing.T, rate int) (*Hub, func(handle string, all bool) func() map[string]any) {
+	t.Helper()
+	store := inventory.NewMemoryStore(inventory.MemoryConfig{Publisher: &lossyPublisher{got: make(chan []byte, 64)}})
+	if _, err := store.PutRoom(context.Background(), "r", inventory.RoomSpec{Title: "R"}); err != nil {
+		t.Fatal(err)
+	}
+	hub := NewHub(Config{Source: store, ViewersInterval: time.Hour, ChatFanoutRate: rate})
+	if err := hub.Run(); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := hub.Accept(w, r, AcceptOptions{})
+		if err != nil {
+			return
+		}
+		m := Member{Handle: r.URL.Query().Get("handle"), All: r.URL.Query().Get("all") == "1"}
+		if err := hub.JoinMember(context.Background(), c, "r", nil, nil, m); err != nil {
+			t.Errorf("join: %v", err)
+		}
+		go c.ReadLoop(func(websocket.MessageType, []byte) {})
+	}))
+	t.Cleanup(func() {
+		ts.Close()
+		hub.Close()
+		store.Close()
+	})
+	url := "ws" + strings.TrimPrefix(ts.URL, "http")
+	dial := func(handle string, all bool) func() map[string]any {
+		a := ""
+		if all {
+			a = "1"
+		}
+		f := &hubFixture{url: url + "/?handle=" + handle + "&all=" + a}
+		return f.viewer(t)
+	}
+	return hub, dial
+}
+
+// commentEnv is the envelope of comment id by handle, at (Unix ms).
+func commentEnv(id int, handle string, at int64) []byte {
+	c := protocol.Comment{ID: fmt.Sprint(id), Author: protocol.Author{ID: handle, Name: "x", Role: "viewer"}, Text: "t", At: at}
+	return protocol.VolatileEnvelope(protocol.CommentKey(handle), protocol.Marshal(protocol.CommentMsg{Type: protocol.TypeComment, Room: "r", TS: c.At, Comment: c}))
+}
+
+// A ban's message goes only to the banned handle's connections, which leave
+// the room; a member with All and everyone else stay and see nothing of it.
+func TestHubBanRemovesOnlyTheHandle(t *testing.T) {
+	hub, dial := chatFixture(t, 50)
+	banned1, banned2 := dial("BANNEDBANNEDBANN", false), dial("BANNEDBANNEDBANN", false)
+	other := dial("OTHEROTHEROTHERO", false)
+	for _, next := range []func() map[string]any{banned1, banned2, other} {
+		if m := next(); m["type"] != "snapshot" {
+			t.Fatalf("first message %v", m)
+		}
+	}
+	ban := protocol.VolatileEnvelope(protocol.BanKey("BANNEDBANNEDBANN"), protocol.Marshal(protocol.RoomErrorMsg{
+		Type: protocol.TypeError, Room: "r", Code: protocol.CodeBanned, Message: "banned"}))
+	hub.HandleMessage("r", ban)
+	hub.HandleMessage("r", commentEnv(1, "OTHEROTHEROTHERO", time.Now().UnixMilli()))
+	for i, next := range []func() map[string]any{banned1, banned2} {
+		if m := next(); m["type"] != "error" || m["code"] != "banned" || m["room"] != "r" {
+			t.Fatalf("banned connection %d got %v", i, m)
+		}
+	}
+	if m := other(); m["type"] != "comment" {
+		t.Fatalf("the other viewer got %v, want the comment (and nothing of the ban)", m)
+	}
+	testutil.Eventually(t, "one viewer left in the room", func() bool {
+		hub.mu.RLock()
+		r := hub.rooms["r"]
+		hub.mu.RUnlock()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return len(r.subs) == 1 && len(r.chat.byHandle) == 1
+	})
+}
+
+// While sampled, a viewer gets a sample, the author all of its own, a
+// member with All everything; chat_mode announces it first.
+func TestHubSampledFanout(t *testing.T) {
+	hub, dial := chatFixture(t, 2)
+	viewer, author, mod := dial("VIEWERVIEWERVIEW", false), dial("AUTHORAUTHORAUTH", false), dial("MODMODMODMODMODM", true)
+	for _, next := range []func() map[string]any{viewer, author, mod} {
+		next() // the snapshot
+	}
+	const n = 12
+	at := time.Now().UnixMilli() // one window: the sample does not depend on when a second ends
+	for id := 1; id <= n; id++ {
+		h := "OTHEROTHEROTHERO"
+		if id%3 == 0 {
+			h = "AUTHORAUTHORAUTH"
+		}
+		hub.HandleMessage("r", commentEnv(id, h, at))
+	}
+	hub.HandleMessage("r", commentEnv(n+1, "ENDENDENDENDENDE", at)) // a marker the mod waits for
+	count := func(next func() map[string]any, until int) (comments int, sampled bool) {
+		for {
+			m := next()
+			switch m["type"] {
+			case "chat_mode":
+				sampled = sampled || m["sampled"] == true
+			case "comment":
+				comments++
+				if id := m["comment"].(map[string]any)["id"]; id == fmt.Sprint(until) {
+					return comments, sampled
+				}
+			}
+		}
+	}
+	if c, s := count(mod, n+1); c != n+1 || !s {
+		t.Fatalf("moderator got %d comments (sampled %v), want all %d", c, s, n+1)
+	}
+	// The author's own comments (ids 3, 6, 9, 12) all reach it.
+	if c, s := count(author, 12); c < 4 || !s {
+		t.Fatalf("author got %d comments up to its last (sampled %v), want its 4 at least", c, s)
+	}
+	if c, s := count(viewer, 12); c >= 12 || !s {
+		t.Fatalf("viewer got %d of 12 (sampled %v), want a sample", c, s)
 	}
 }
