@@ -510,3 +510,22 @@ func testChatRoomDeleted(t *testing.T, n *testNode, token func(sub, role string,
 		t.Fatalf("first comment of the re-created room has id %s", id)
 	}
 }
+
+// A connection that joined anonymously and then authenticates is its new
+// author in the rooms it joined: a ban of the new handle removes it.
+func TestChatIdentityChangeInJoinedRoom(t *testing.T) {
+	n := startNode(t, server.Config{SeedDemo: true})
+	creator := dial(t, n.wsURL(), n.namedToken(t, "cr", "creator", "", "demo"))
+	c := dial(t, n.wsURL(), "")
+	c.join("demo")
+	if r := c.request(msg{"type": "auth", "token": n.namedToken(t, "zed", "viewer", "Zed")}); r["ok"] != true {
+		t.Fatalf("auth: %v", r)
+	}
+	h := handleOf(t, c, "demo", "now I am Zed")
+	if r := creator.request(msg{"type": "ban", "room": "demo", "user": h}); r["ok"] != true {
+		t.Fatalf("ban: %v", r)
+	}
+	if m := c.waitFor("banned", isType("error")); m["code"] != "banned" {
+		t.Fatalf("after the ban: %v", m)
+	}
+}
