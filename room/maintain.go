@@ -120,8 +120,14 @@ func (h *Hub) sweep() {
 	var stalled, silent []*Conn
 	h.mu.RLock()
 	for c := range h.conns {
-		if from := c.ws.WriteStart(); from != 0 && now-from > stallLimit {
-			stalled = append(stalled, c)
+		if from := c.ws.WriteStart(); from != 0 {
+			// A write in progress is the stall limit's to judge, not a
+			// ping's: a ping would queue behind the write, and its
+			// timeout (PingTimeout, from now) could drop a stalled
+			// connection before the stall limit closes it with 4000.
+			if now-from > stallLimit {
+				stalled = append(stalled, c)
+			}
 		} else if now-c.lastRead.Load() > pingAfter {
 			silent = append(silent, c)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -27,6 +28,13 @@ type testNode struct {
 }
 
 func startNode(t testing.TB, cfg server.Config) *testNode {
+	t.Helper()
+	return startNodeOn(t, cfg, nil)
+}
+
+// startNodeOn is startNode with the test server's listener wrapped by wrap
+// (if not nil), to set options on the sockets it accepts.
+func startNodeOn(t testing.TB, cfg server.Config, wrap func(net.Listener) net.Listener) *testNode {
 	t.Helper()
 	if cfg.MsgRate == 0 {
 		cfg.MsgRate = -1
@@ -52,7 +60,11 @@ func startNode(t testing.TB, cfg server.Config) *testNode {
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
-	ts := httptest.NewServer(srv.Handler())
+	ts := httptest.NewUnstartedServer(srv.Handler())
+	if wrap != nil {
+		ts.Listener = wrap(ts.Listener)
+	}
+	ts.Start()
 	t.Cleanup(func() {
 		srv.Close()
 		ts.Close()

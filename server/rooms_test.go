@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -390,11 +391,20 @@ func TestViewerCounts(t *testing.T) {
 // slow consumer; a client that falls behind in a burst gets slow_consumer
 // and 4000.
 func TestSlowConsumers(t *testing.T) {
-	n := startNode(t, server.Config{SeedDemo: true, MaxQueueBytes: 64 << 10, WriteTimeout: 2 * time.Second})
+	// The sockets are small on both sides, so the never-reading client's
+	// fills after a few hundred events: with loopback's autotuned buffers
+	// it took megabytes, more than a loaded machine pins before the
+	// keepalive ping (25 s, never answered) drops the connection as a
+	// dead peer, which is not a slow consumer.
+	n := startNodeOn(t, server.Config{SeedDemo: true, MaxQueueBytes: 64 << 10, WriteTimeout: 2 * time.Second},
+		func(l net.Listener) net.Listener { return smallSendBufListener{l} })
 	creator := dial(t, n.wsURL(), n.token(t, "cr", "creator", "demo"))
 
 	// A raw connection that joins and then never reads again.
-	stuck, _, err := tryDial(n.wsURL(), "")
+	stuckClient := &http.Client{Transport: &http.Transport{DialContext: smallRecvBufDialer(4 << 10).DialContext}}
+	dctx, dcancel := contextWithTimeout(5 * time.Second)
+	stuck, _, err := websocket.Dial(dctx, n.wsURL(), &websocket.DialOptions{HTTPClient: stuckClient})
+	dcancel()
 	if err != nil {
 		t.Fatal(err)
 	}
