@@ -35,7 +35,10 @@ func flashCrowd(t *testing.T, cfg server.Config) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			replies[i] = b.request(msg{"type": "buy", "room": "drop", "product": "p1"})
+			// overloaded (a loaded node): retried with the same id.
+			replies[i] = retryOverloaded(func() msg {
+				return b.requestID(msg{"type": "buy", "room": "drop", "product": "p1"}, "buy")
+			})
 		}()
 	}
 	wg.Wait()

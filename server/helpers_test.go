@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/liveserver/liveserver/auth"
 	"github.com/liveserver/liveserver/internal/testutil"
+	"github.com/liveserver/liveserver/protocol"
 	"github.com/liveserver/liveserver/server"
 )
 
@@ -353,4 +355,39 @@ func sign(t testing.TB, secret, sub, role string, ttl time.Duration, rooms ...st
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// maxOverloadRetries bounds how often a test client retries a request
+// answered overloaded: a node that never recovers fails the test.
+const maxOverloadRetries = 10
+
+// retryOverloaded makes a request as the protocol asks a client to: try
+// makes one attempt (with the same id every time) and returns its answer;
+// while that is overloaded, the next attempt follows after retry_after_ms
+// plus jitter, at most maxOverloadRetries times. It returns the final
+// answer, and the last answer at all once the retries ran out. Only
+// overloaded is retried: every other answer is final, so a test still
+// sees unavailable, internal or a transport error as it came.
+func retryOverloaded(try func() msg) msg {
+	for i := 0; ; i++ {
+		m := try()
+		if errCode(m) != protocol.CodeOverloaded || i == maxOverloadRetries {
+			return m
+		}
+		wait := 1000.0
+		if e, ok := m["error"].(map[string]any); ok {
+			if ms, ok := e["retry_after_ms"].(float64); ok && ms > 0 {
+				wait = ms
+			}
+		}
+		time.Sleep(time.Duration(wait*(1+rand.Float64()/2)) * time.Millisecond)
+	}
+}
+
+// requestID sends m with the given id and returns its reply.
+func (c *client) requestID(m msg, id string) msg {
+	c.t.Helper()
+	m["id"] = id
+	c.send(m)
+	return c.waitFor("reply "+id, func(r msg) bool { return r["type"] == "reply" && r["id"] == id })
 }
