@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -102,12 +103,16 @@ func TestListenerCapIdleKeepAlives(t *testing.T) {
 		t.Fatalf("ConnLimits %d, %d; want %d, 2", tcp, ws, capN)
 	}
 	var idle []*keepAlive
-	for range capN {
+	for i := range capN {
 		k := openKeepAlive(t, n)
 		if st, _ := k.get(t, "/healthz"); st != 200 {
 			t.Fatalf("keep-alive /healthz: %d", st)
 		}
 		idle = append(idle, k)
+		// The server marks a connection idle after writing the answer,
+		// which the client may read first: wait, so that the order in
+		// which they went idle is the order they were opened.
+		testutil.Eventually(t, fmt.Sprintf("keep-alive %d idle", i), func() bool { return ln.IdleConns() == i+1 })
 	}
 	testutil.Eventually(t, "the keep-alives are idle at the cap", func() bool { return ln.Open() == capN })
 
@@ -155,6 +160,7 @@ func TestListenerCapIdleKeepAlives(t *testing.T) {
 	}
 	testutil.Eventually(t, "busy connections counted", func() bool { return ln.Open() == capN })
 	// The fresh keep-alive is idle again: it is the one that makes room.
+	testutil.Eventually(t, "the fresh keep-alive idle", func() bool { return ln.IdleConns() == 1 })
 	probe := openKeepAlive(t, n)
 	if st, _ := probe.get(t, "/healthz"); st != 200 {
 		t.Fatalf("/healthz at the cap with one idle keep-alive: %d", st)
