@@ -3,11 +3,9 @@ package server_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -404,19 +402,10 @@ func TestOrderRetentionRedisKeepsRecent(t *testing.T) {
 	}
 }
 
-// smallBufferClient dials with a 4 KiB receive buffer.
+// smallBufferClient dials with a 4 KiB receive buffer (see
+// smallRecvBufDialer).
 func smallBufferClient() *http.Client {
-	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	return &http.Client{Transport: &http.Transport{DialContext: smallRecvBufDialer(4096).DialContext}}
 }
 
 // Joins racing a DELETE: each viewer either joined and then got
