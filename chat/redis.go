@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/liveserver/liveserver/internal/rscript"
 	"github.com/liveserver/liveserver/inventory"
 	"github.com/liveserver/liveserver/protocol"
 )
@@ -44,8 +45,8 @@ func mustRead(name string) string {
 	return string(b)
 }
 
-func chatScript(name string) *redis.Script {
-	return redis.NewScript(strings.NewReplacer(
+func chatScript(name string) *rscript.Script {
+	return rscript.New(strings.NewReplacer(
 		"$HISTORY", strconv.Itoa(inventory.HistorySize),
 		"$RECENT", strconv.Itoa(RecentSize),
 		"$BANNED_MESSAGE", bannedMessage,
@@ -122,9 +123,9 @@ func newRequestKey() string { return uuid.NewString() }
 
 // run runs a chat script; it returns the values after "ok", or the refusal
 // reason and its arguments.
-func (s *RedisStore) run(ctx context.Context, op string, sc *redis.Script, room, handle, req string, args ...any) (vals []any, reason string, err error) {
+func (s *RedisStore) run(ctx context.Context, op string, sc *rscript.Script, room, handle, req string, args ...any) (vals []any, reason string, err error) {
 	argv := append([]any{room, eventsChannel(s.prefix, room)}, args...)
-	v, err := sc.Run(ctx, s.rdb, chatKeys(s.prefix, room, handle, req), argv...).Slice()
+	v, err := sc.For(s.rdb).Run(ctx, s.rdb, chatKeys(s.prefix, room, handle, req), argv...).Slice()
 	if err != nil {
 		return nil, "", protocol.DependencyFailed(ctx, "chat "+op, err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/liveserver/liveserver/internal/rkeys"
+	"github.com/liveserver/liveserver/internal/rscript"
 	"github.com/liveserver/liveserver/protocol"
 )
 
@@ -51,12 +52,13 @@ func mustRead(name string) string {
 
 // roomScript joins the common prelude, with this package's constants
 // filled in, and one operation's script.
-func roomScript(name string) *redis.Script {
+// It publishes with PUBLISH, or SPUBLISH on a Redis Cluster (rscript).
+func roomScript(name string) *rscript.Script {
 	common := strings.NewReplacer(
 		"$HISTORY", strconv.Itoa(HistorySize),
 		"$TICKER_MS", strconv.FormatInt(TickerInterval.Milliseconds(), 10),
 	).Replace(mustRead("common.lua"))
-	return redis.NewScript(common + "\n" + mustRead(name))
+	return rscript.New(common + "\n" + mustRead(name))
 }
 
 const (
@@ -160,7 +162,7 @@ func NewRedisStore(rdb redis.UniversalClient, cfg RedisConfig) *RedisStore {
 		done:      make(chan struct{}),
 		retention: cfg.OrderRetention,
 	}
-	s.buys = newBuyBatcher(rdb, scriptBuy, cfg.BuyPipelines, s.observe)
+	s.buys = newBuyBatcher(rdb, scriptBuy.For(rdb), cfg.BuyPipelines, s.observe)
 	if cfg.TimerPoll > 0 {
 		s.wg.Add(1)
 		go s.pollLoop(cfg.TimerPoll)
@@ -211,10 +213,10 @@ func (s *RedisStore) observe(op string, start time.Time) {
 
 // run runs a room script. req is the request's key (requestKey), "" for
 // none.
-func (s *RedisStore) run(ctx context.Context, op string, sc *redis.Script, room, req string, args ...any) (scriptReply, error) {
+func (s *RedisStore) run(ctx context.Context, op string, sc *rscript.Script, room, req string, args ...any) (scriptReply, error) {
 	argv := append([]any{room, s.names.Events(room)}, args...)
 	start := time.Now()
-	v, err := sc.Run(ctx, s.rdb, s.names.RoomKeys(room, req), argv...).Slice()
+	v, err := sc.For(s.rdb).Run(ctx, s.rdb, s.names.RoomKeys(room, req), argv...).Slice()
 	s.observe(op, start)
 	return s.reply(ctx, op, v, err)
 }

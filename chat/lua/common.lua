@@ -40,12 +40,12 @@ local function emit(typ, body)
 		',"ts":' .. int(NOW) .. body .. '}'
 	redis.call('RPUSH', K_HIST, env)
 	redis.call('LTRIM', K_HIST, -HISTORY, -1)
-	redis.call('PUBLISH', CHANNEL, env)
+	redis.call('$PUBLISH', CHANNEL, env)
 end
 
 -- volatile publishes a message without seq; key is its envelope key.
 local function volatile(key, typ, body)
-	redis.call('PUBLISH', CHANNEL, 'V' .. key .. '\n{"type":"' .. typ .. '","room":"' .. ROOM ..
+	redis.call('$PUBLISH', CHANNEL, 'V' .. key .. '\n{"type":"' .. typ .. '","room":"' .. ROOM ..
 		'","ts":' .. int(NOW) .. body .. '}')
 end
 
