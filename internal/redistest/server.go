@@ -36,6 +36,11 @@ type Option func(*options)
 type options struct {
 	appendOnly bool
 	args       []string
+	configFile string // first argument when set (a sentinel's, which Sentinel rewrites)
+}
+
+func withConfigFile(path string) Option {
+	return func(o *options) { o.configFile = path }
 }
 
 // WithAppendOnly enables the append-only file with appendfsync always, so
@@ -222,14 +227,18 @@ func (s *Server) startLocked(port int) error {
 }
 
 func (s *Server) args(port int) []string {
-	args := []string{
+	var args []string
+	if s.opts.configFile != "" {
+		args = append(args, s.opts.configFile)
+	}
+	args = append(args,
 		"--port", strconv.Itoa(port),
 		"--bind", "127.0.0.1",
 		"--dir", s.dir,
 		"--daemonize", "no",
 		"--save", "",
 		"--logfile", "", // stdout, which goes to s.logPath
-	}
+	)
 	if s.opts.appendOnly {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
 	} else {
