@@ -100,6 +100,16 @@ type RedisConfig struct {
 	// OrderRetention is how long orders are kept, by their time; zero:
 	// DefaultOrderRetention. See redis_lifecycle.go.
 	OrderRetention time.Duration
+	// WaitReplicas, when above zero, answers a purchase only after WAIT
+	// confirmed that this many replicas of the room's master have it (see
+	// redis_batch.go); past WaitTimeout the buyer gets unavailable, and a
+	// retry with the same id answers the purchase's real outcome. Zero:
+	// no wait (replication stays asynchronous: a failover may lose an
+	// acknowledged purchase).
+	WaitReplicas int
+	// WaitTimeout bounds each WAIT; zero: 500ms. It must stay below the
+	// client's read timeout.
+	WaitTimeout time.Duration
 }
 
 // RedisStore keeps every room in Redis, so that any number of nodes serve
@@ -162,7 +172,11 @@ func NewRedisStore(rdb redis.UniversalClient, cfg RedisConfig) *RedisStore {
 		done:      make(chan struct{}),
 		retention: cfg.OrderRetention,
 	}
+	if cfg.WaitTimeout <= 0 {
+		cfg.WaitTimeout = defaultWaitTimeout
+	}
 	s.buys = newBuyBatcher(rdb, scriptBuy.For(rdb), cfg.BuyPipelines, s.observe)
+	s.buys.waitReplicas, s.buys.waitTimeout = cfg.WaitReplicas, cfg.WaitTimeout
 	if cfg.TimerPoll > 0 {
 		s.wg.Add(1)
 		go s.pollLoop(cfg.TimerPoll)

@@ -84,6 +84,10 @@ type buyBatcher struct {
 	rdb     redis.UniversalClient
 	script  *redis.Script
 	observe func(op string, start time.Time)
+	// waitReplicas > 0 ends every pipeline with WAIT (see execWait); set
+	// before the first purchase.
+	waitReplicas int
+	waitTimeout  time.Duration
 
 	mu     sync.Mutex
 	queue  []*buyCall // oldest first
@@ -282,6 +286,9 @@ func (b *buyBatcher) send(batch []*buyCall) {
 // returns the commands, each with its own reply or error (go-redis sets
 // them all when the connection fails).
 func (b *buyBatcher) exec(ctx context.Context, calls []*buyCall) []*redis.Cmd {
+	if b.waitReplicas > 0 {
+		return b.execWait(ctx, calls)
+	}
 	start := time.Now()
 	pipe := b.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(calls))
@@ -291,4 +298,96 @@ func (b *buyBatcher) exec(ctx context.Context, calls []*buyCall) []*redis.Cmd {
 	_, _ = pipe.Exec(ctx) // the commands hold the errors
 	b.observe("buy_batch", start)
 	return cmds
+}
+
+// defaultWaitTimeout bounds a WAIT: below the node's Redis read timeout
+// (1s), which must cover the pipeline and the WAIT.
+const defaultWaitTimeout = 500 * time.Millisecond
+
+// ErrNotReplicated answers a purchase whose WAIT timed out: Redis ran it,
+// but fewer replicas than required confirmed it, so a failover could still
+// lose it. The buyer gets unavailable; a retry with the same request id
+// answers the real outcome (and waits again).
+var ErrNotReplicated = errors.New("purchase not confirmed by enough replicas in time")
+
+// execWait is exec followed, on the same connection, by WAIT
+// waitReplicas: Redis's replication is asynchronous, and WAIT returns
+// once that many replicas acknowledged every write of the connection so
+// far, or after waitTimeout with how many did. A purchase is answered only
+// if they suffice; else its reply becomes ErrNotReplicated. WAIT must
+// follow the writes on their own connection, so on a Redis Cluster the
+// batch is split by master, each part a pipeline on that master's client
+// (a slot moving meanwhile answers MOVED: the purchase fails unavailable,
+// and go-redis reloads the slot map for the retry).
+//
+// A replayed answer (the same request id) writes too (once in
+// lua/common.lua renews its key), so its WAIT covers the original
+// purchase's writes, which came before on the same master.
+func (b *buyBatcher) execWait(ctx context.Context, calls []*buyCall) []*redis.Cmd {
+	cmds := make([]*redis.Cmd, len(calls))
+	cc, ok := b.rdb.(*redis.ClusterClient)
+	if !ok {
+		b.waitOn(ctx, b.rdb, calls, cmds)
+		return cmds
+	}
+	groups := map[*redis.Client][]int{}
+	for i, c := range calls {
+		master, err := cc.MasterForKey(ctx, c.keys[0])
+		if err != nil {
+			cmds[i] = redis.NewCmd(ctx)
+			cmds[i].SetErr(err)
+			continue
+		}
+		groups[master] = append(groups[master], i)
+	}
+	var wg sync.WaitGroup
+	for master, idx := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			part := make([]*buyCall, len(idx))
+			for j, i := range idx {
+				part[j] = calls[i]
+			}
+			out := make([]*redis.Cmd, len(idx))
+			b.waitOn(ctx, master, part, out)
+			for j, i := range idx {
+				cmds[i] = out[j]
+			}
+		}()
+	}
+	wg.Wait()
+	for _, cmd := range cmds {
+		if err := cmd.Err(); redis.HasErrorPrefix(err, "MOVED") || redis.HasErrorPrefix(err, "ASK") {
+			cc.ReloadState(ctx)
+			break
+		}
+	}
+	return cmds
+}
+
+// waitOn sends calls and a WAIT as one pipeline on c, filling cmds.
+func (b *buyBatcher) waitOn(ctx context.Context, c interface{ Pipeline() redis.Pipeliner }, calls []*buyCall, cmds []*redis.Cmd) {
+	start := time.Now()
+	pipe := c.Pipeline()
+	for i, call := range calls {
+		cmds[i] = b.script.EvalSha(ctx, pipe, call.keys, call.args...)
+	}
+	wait := pipe.Do(ctx, "wait", b.waitReplicas, b.waitTimeout.Milliseconds())
+	_, _ = pipe.Exec(ctx)
+	b.observe("buy_batch", start)
+	got, err := wait.Int64()
+	if err == nil && got >= int64(b.waitReplicas) {
+		return
+	}
+	if err == nil {
+		err = ErrNotReplicated
+	}
+	for i, cmd := range cmds {
+		if cmd.Err() == nil {
+			// Ran, but not known to survive a failover.
+			cmds[i] = redis.NewCmd(ctx)
+			cmds[i].SetErr(err)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -55,22 +56,26 @@ const (
 
 // newRedisBackend builds the cluster-mode backend on Redis: the inventory
 // store, the broker and presence of the hub, and the readiness check, all
-// on one client (whose pool serves the commands; the broker holds one more
-// connection for pub/sub).
+// on one client (whose pool serves the commands; the broker holds more
+// connections for pub/sub: one, or one per master of a Redis Cluster).
 func newRedisBackend(cfg Config) (backend, error) {
-	opt, err := redisOptions(cfg)
+	rc, err := newRedisClient(cfg)
 	if err != nil {
 		return backend{}, err
 	}
 	routeRedisLog(cfg.Logger)
-	rdb := redis.NewClient(opt)
+	rdb := rc.rdb
 
 	ctx, cancel := context.WithTimeout(context.Background(), redisStartTimeout)
 	err = rdb.Ping(ctx).Err()
+	masters := 1
+	if cc, ok := rdb.(*redis.ClusterClient); ok && err == nil {
+		masters, err = clusterMasters(ctx, cc)
+	}
 	cancel()
 	if err != nil {
 		rdb.Close()
-		return backend{}, fmt.Errorf("redis at %s: %w", opt.Addr, err)
+		return backend{}, fmt.Errorf("redis at %s: %w", rc.where, err)
 	}
 
 	names := rkeys.New(cfg.RedisKeyPrefix)
@@ -104,16 +109,27 @@ func newRedisBackend(cfg Config) (backend, error) {
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"op"})
 	cfg.Registry.MustRegister(rtt)
-	registerPoolMetrics(cfg.Registry, rdb, opt.PoolSize)
-	store := inventory.NewRedisStore(rdb, inventory.RedisConfig{KeyPrefix: names.Prefix(), Logger: cfg.Logger, Registerer: cfg.Registry, RoundTrips: rtt, OrderRetention: cfg.OrderRetention})
-	broker := room.NewRedisBroker(rdb, room.RedisBrokerConfig{KeyPrefix: names.Prefix(), Logger: cfg.Logger, Registerer: cfg.Registry, RoundTrips: rtt})
+	registerPoolMetrics(cfg.Registry, rdb, rc.poolSize*masters)
+	store := inventory.NewRedisStore(rdb, inventory.RedisConfig{KeyPrefix: names.Prefix(), Logger: cfg.Logger, Registerer: cfg.Registry, RoundTrips: rtt, OrderRetention: cfg.OrderRetention, WaitReplicas: cfg.RedisWaitReplicas})
+	bcfg := room.RedisBrokerConfig{KeyPrefix: names.Prefix(), Logger: cfg.Logger, Registerer: cfg.Registry, RoundTrips: rtt}
+	var broker interface {
+		room.Broker
+		Close() error
+	}
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		broker = room.NewShardedRedisBroker(cc, bcfg)
+	} else {
+		broker = room.NewRedisBroker(rdb, bcfg)
+	}
 	presence := room.NewRedisPresence(rdb, room.RedisPresenceConfig{KeyPrefix: names.Prefix(), Logger: cfg.Logger, RoundTrips: rtt})
 	// The chat's keys share the rooms' hash tags, seq and channel with the
 	// shop's: the same key prefix.
 	chats := chat.NewRedisStore(rdb, chat.RedisConfig{KeyPrefix: names.Prefix(), Logger: cfg.Logger})
 	return backend{
 		devSecret: devSecret,
-		fds:       opt.PoolSize + 1, // the pool, and pub/sub's own connection
+		// The pools, and pub/sub's connections (one per master). A
+		// cluster that grows later may take more.
+		fds:       (rc.poolSize + 1) * masters,
 		store:     store,
 		chats:     chats,
 		handleKey: handleKey,
@@ -134,6 +150,75 @@ func newRedisBackend(cfg Config) (backend, error) {
 	}, nil
 }
 
+// redisClient is the node's client of Redis, whichever its topology.
+type redisClient struct {
+	rdb      redis.UniversalClient
+	where    string // for messages: the URL (redacted), the seeds, or the master's name
+	poolSize int    // command connections per Redis node
+}
+
+// newRedisClient builds the client of cfg's one Redis topology: a URL, a
+// Redis Cluster, or a master watched by Sentinels. Giving more than one is
+// an error.
+func newRedisClient(cfg Config) (redisClient, error) {
+	n := 0
+	for _, set := range []bool{cfg.RedisURL != "", len(cfg.RedisCluster) > 0, len(cfg.RedisSentinel) > 0} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		return redisClient{}, errors.New("redis: a Redis URL, a Redis Cluster and Sentinels are mutually exclusive: give one (-redis, -redis-cluster or -redis-sentinel)")
+	}
+	switch {
+	case len(cfg.RedisCluster) > 0:
+		opt := &redis.ClusterOptions{
+			Addrs: cfg.RedisCluster, Username: cfg.RedisUsername, Password: cfg.RedisPassword,
+			DialTimeout: redisDialTimeout, ReadTimeout: redisReadTimeout, WriteTimeout: redisWriteTimeout,
+			MaxRetries: redisMaxRetries, MaxRetryBackoff: redisMaxRetryBackoff, DialerRetries: 1,
+			PoolSize: redisPoolSize, PoolTimeout: cfg.RequestTimeout, ContextTimeoutEnabled: true,
+			// A command that meets MOVED or ASK (a slot moving, a replica
+			// promoted) follows it; go-redis then reloads the slot map.
+			MaxRedirects: 8,
+		}
+		if cfg.RedisTLS {
+			opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		return redisClient{rdb: redis.NewClusterClient(opt), where: "cluster " + strings.Join(cfg.RedisCluster, ","), poolSize: opt.PoolSize}, nil
+	case len(cfg.RedisSentinel) > 0:
+		if cfg.RedisMaster == "" {
+			return redisClient{}, errors.New("redis: Sentinels need the name of the master they watch (-redis-master)")
+		}
+		opt := &redis.FailoverOptions{
+			MasterName: cfg.RedisMaster, SentinelAddrs: cfg.RedisSentinel, SentinelPassword: cfg.RedisSentinelPassword,
+			Username: cfg.RedisUsername, Password: cfg.RedisPassword,
+			DialTimeout: redisDialTimeout, ReadTimeout: redisReadTimeout, WriteTimeout: redisWriteTimeout,
+			MaxRetries: redisMaxRetries, MaxRetryBackoff: redisMaxRetryBackoff, DialerRetries: 1,
+			PoolSize: redisPoolSize, PoolTimeout: cfg.RequestTimeout, ContextTimeoutEnabled: true,
+		}
+		if cfg.RedisTLS {
+			opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		return redisClient{rdb: redis.NewFailoverClient(opt), where: "master " + cfg.RedisMaster + " of sentinels " + strings.Join(cfg.RedisSentinel, ","), poolSize: opt.PoolSize}, nil
+	}
+	opt, err := redisOptions(cfg)
+	if err != nil {
+		return redisClient{}, err
+	}
+	return redisClient{rdb: redis.NewClient(opt), where: opt.Addr, poolSize: opt.PoolSize}, nil
+}
+
+// clusterMasters counts the masters of a Redis Cluster, and so loads its
+// slot map.
+func clusterMasters(ctx context.Context, cc *redis.ClusterClient) (int, error) {
+	var n atomic.Int32
+	err := cc.ForEachMaster(ctx, func(context.Context, *redis.Client) error {
+		n.Add(1)
+		return nil
+	})
+	return int(n.Load()), err
+}
+
 // redisOptions parses cfg.RedisURL and fills in what the URL leaves unset.
 // cfg has its defaults (RequestTimeout).
 func redisOptions(cfg Config) (*redis.Options, error) {
@@ -142,8 +227,14 @@ func redisOptions(cfg Config) (*redis.Options, error) {
 		// The parser's message may quote the URL, password and all.
 		return nil, fmt.Errorf("redis URL %s: %s", RedactURL(cfg.RedisURL), redactIn(err.Error(), cfg.RedisURL))
 	}
+	if cfg.RedisUsername != "" {
+		opt.Username = cfg.RedisUsername
+	}
 	if cfg.RedisPassword != "" {
 		opt.Password = cfg.RedisPassword
+	}
+	if cfg.RedisTLS && opt.TLSConfig == nil {
+		opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	if opt.DialTimeout == 0 {
 		opt.DialTimeout = redisDialTimeout
@@ -179,7 +270,7 @@ func redisOptions(cfg Config) (*redis.Options, error) {
 // registerPoolMetrics exports the command pool's statistics, so that a
 // wait for a connection can be told from a slow Redis (the duration
 // histogram includes both).
-func registerPoolMetrics(reg prometheus.Registerer, rdb *redis.Client, size int) {
+func registerPoolMetrics(reg prometheus.Registerer, rdb redis.UniversalClient, size int) {
 	stat := func(f func(*redis.PoolStats) float64) func() float64 {
 		return func() float64 { return f(rdb.PoolStats()) }
 	}
@@ -248,7 +339,7 @@ return ARGV[1]
 // claimMode records this node's mode in Redis, refusing to join a Redis
 // whose nodes run in the other mode: a development node (anyone may mint
 // any token) must never share rooms and orders with production nodes.
-func claimMode(rdb *redis.Client, names rkeys.Names, dev bool, ttl time.Duration) error {
+func claimMode(rdb redis.UniversalClient, names rkeys.Names, dev bool, ttl time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), redisStartTimeout)
 	defer cancel()
 	held, err := claimModeOnce(ctx, rdb, names, dev, ttl)
@@ -264,7 +355,7 @@ func claimMode(rdb *redis.Client, names rkeys.Names, dev bool, ttl time.Duration
 	return nil
 }
 
-func claimModeOnce(ctx context.Context, rdb *redis.Client, names rkeys.Names, dev bool, ttl time.Duration) (string, error) {
+func claimModeOnce(ctx context.Context, rdb redis.UniversalClient, names rkeys.Names, dev bool, ttl time.Duration) (string, error) {
 	mode, ms := modeProduction, int64(0)
 	if dev {
 		mode, ms = modeDevelopment, ttl.Milliseconds()
@@ -278,7 +369,7 @@ func claimModeOnce(ctx context.Context, rdb *redis.Client, names rkeys.Names, de
 // balancer the token request and the WebSocket may reach different nodes).
 // It expires ttl after the last node stopped refreshing it, and never
 // applies with a JWT secret.
-func sharedDevSecret(rdb *redis.Client, names rkeys.Names, ttl time.Duration) ([]byte, error) {
+func sharedDevSecret(rdb redis.UniversalClient, names rkeys.Names, ttl time.Duration) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), redisStartTimeout)
 	defer cancel()
 	fresh := make([]byte, 32)
@@ -321,7 +412,7 @@ type modeKeeper struct {
 	once sync.Once
 }
 
-func startModeKeeper(rdb *redis.Client, names rkeys.Names, dev bool, secret []byte, ttl time.Duration, log *slog.Logger) *modeKeeper {
+func startModeKeeper(rdb redis.UniversalClient, names rkeys.Names, dev bool, secret []byte, ttl time.Duration, log *slog.Logger) *modeKeeper {
 	k := &modeKeeper{quit: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(k.done)

@@ -35,10 +35,31 @@ type Config struct {
 	JWTIssuer      string        // when set, a token's iss must be it
 	JWTMaxLifetime time.Duration // longest exp - iat of a token; zero: 24h; negative: no limit
 	AllowedOrigins []string      // Origin patterns allowed to open /ws ("*" for any); empty: same host only
-	RedisURL       string        // empty: everything in memory (one node)
-	// RedisPassword, when set, replaces the password of RedisURL, so that
-	// the URL can be given without it.
+	RedisURL       string        // empty: everything in memory (one node), unless RedisCluster or RedisSentinel
+	// RedisCluster are seed addresses (host:port) of a Redis Cluster (Redis
+	// 7: rooms' channels are shard channels): the nodes use go-redis's
+	// cluster client, and each room lives on the master of its slot.
+	RedisCluster []string
+	// RedisSentinel are the addresses of the Sentinels that watch the
+	// master named RedisMaster: the nodes use go-redis's failover client
+	// and follow the master the Sentinels name.
+	RedisSentinel []string
+	RedisMaster   string
+	// RedisSentinelPassword authenticates to the Sentinels (which may have
+	// their own password); empty: none.
+	RedisSentinelPassword string
+	// RedisUsername and RedisPassword authenticate to Redis (the data
+	// nodes). With RedisURL, when set, they replace the URL's, so that the
+	// URL can be given without them.
+	RedisUsername string
 	RedisPassword string
+	// RedisTLS connects with TLS to a cluster or to Sentinels and their
+	// master (a URL says it with rediss://).
+	RedisTLS bool
+	// RedisWaitReplicas, when above zero, acknowledges a purchase only
+	// after WAIT confirmed that this many replicas have it, so that a
+	// failover does not lose it (see docs/CLUSTER.md); zero: no wait.
+	RedisWaitReplicas int
 	// RedisKeyPrefix starts every Redis key and channel (internal/rkeys);
 	// another prefix on the same Redis is another cluster. Zero:
 	// "liveserver:".
@@ -90,6 +111,11 @@ type Config struct {
 	PrivateMetrics bool
 
 	devTTL time.Duration // life of the development keys in Redis; zero: devKeysTTL (tests shorten it)
+}
+
+// usesRedis tells whether the node runs in cluster mode, on some Redis.
+func (c Config) usesRedis() bool {
+	return c.RedisURL != "" || len(c.RedisCluster) > 0 || len(c.RedisSentinel) > 0
 }
 
 func (c Config) withDefaults() Config {
@@ -183,7 +209,7 @@ func New(cfg Config) (*Server, error) {
 	rules := auth.Rules{Audience: cfg.JWTAudience, Issuer: cfg.JWTIssuer, MaxLifetime: cfg.JWTMaxLifetime}
 	s := &Server{cfg: cfg, log: cfg.Logger, failLog: newFailureLog(cfg.Logger), verifier: auth.NewVerifierRules(cfg.JWTSecret, rules)}
 	var err error
-	if cfg.RedisURL != "" {
+	if cfg.usesRedis() {
 		s.be, err = newRedisBackend(cfg)
 	} else {
 		s.be = newMemoryBackend(cfg)

@@ -40,6 +40,9 @@ type options struct {
 	jwtSecretFile, jwtAudience, jwtIssuer                       string
 	redisPasswordFile, debugAddr, metricsAddr                   string
 	trustedProxies, redisPrefix                                 string
+	redisCluster, redisSentinel, redisMaster, redisUsername     string
+	redisTLS                                                    bool
+	redisWaitReplicas                                           int
 	maxTCPConns, maxConnsPerIP, maxConnsPerUser, maxUnauth      int
 	httpRatePerIP, httpRatePerUser                              float64
 	maxConns, maxRoomsPerConn, msgBurst, maxQueueBytes          int
@@ -52,8 +55,9 @@ type options struct {
 	maxNodeQueueBytes                                           int64
 	orderRetention                                              time.Duration
 
-	redisPassword string   // from LIVESERVER_REDIS_PASSWORD or -redis-password-file
-	warnings      []string // to log once the logger exists
+	redisPassword         string   // from LIVESERVER_REDIS_PASSWORD or -redis-password-file
+	redisSentinelPassword string   // from LIVESERVER_REDIS_SENTINEL_PASSWORD
+	warnings              []string // to log once the logger exists
 }
 
 // Default listen addresses: development mode (no secret) keeps to loopback.
@@ -80,6 +84,12 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.allowedOrigins, "allowed-origins", "", "comma-separated Origin host patterns allowed to open /ws (e.g. shop.example.com,*.example.com; * for any); empty: same host only")
 	fs.StringVar(&o.redis, "redis", "", "Redis URL for cluster mode (redis://[user:pass@]host:port/db or rediss://...); empty keeps everything in memory on one node. Give the password apart: LIVESERVER_REDIS_PASSWORD or -redis-password-file")
 	fs.StringVar(&o.redisPasswordFile, "redis-password-file", "", "file holding the Redis password (surrounding white space ignored); it replaces the URL's")
+	fs.StringVar(&o.redisCluster, "redis-cluster", "", "seed addresses of a Redis Cluster (Redis 7), host:port,host:port,...: each room lives on its slot's master and its events travel by sharded pub/sub. Exclusive with -redis and -redis-sentinel")
+	fs.StringVar(&o.redisSentinel, "redis-sentinel", "", "addresses of Redis Sentinels, host:port,...: the nodes follow the master they name (-redis-master) through failovers. Sentinel password: LIVESERVER_REDIS_SENTINEL_PASSWORD. Exclusive with -redis and -redis-cluster")
+	fs.StringVar(&o.redisMaster, "redis-master", "", "name of the master the Sentinels watch (with -redis-sentinel)")
+	fs.StringVar(&o.redisUsername, "redis-username", "", "Redis ACL user (with -redis-cluster or -redis-sentinel; a -redis URL may carry it); its password: LIVESERVER_REDIS_PASSWORD or -redis-password-file")
+	fs.BoolVar(&o.redisTLS, "redis-tls", false, "connect to Redis with TLS (with -redis-cluster or -redis-sentinel; a -redis URL says it with rediss://)")
+	fs.IntVar(&o.redisWaitReplicas, "redis-wait-replicas", 0, "acknowledge a purchase only after this many replicas of its Redis master confirmed it (WAIT), so that a failover cannot lose it; when they do not within 500ms the buyer gets unavailable and a retry with the same id answers the real outcome. 0: no wait (replication is asynchronous)")
 	fs.StringVar(&o.redisPrefix, "redis-prefix", "liveserver:", "prefix of every Redis key and channel; nodes with another prefix on the same Redis are another cluster")
 	fs.IntVar(&o.maxConns, "max-conns", 0, "WebSocket connections this node accepts; more are answered 503. 0: 19000, or fewer to fit -max-tcp-conns")
 	fs.IntVar(&o.maxTCPConns, "max-tcp-conns", 0, "TCP connections the listener holds open (WebSockets, HTTP requests and keep-alives); at the cap an idle keep-alive is closed, else 503. 0: the open-file limit less the Redis pool and 64")
@@ -154,6 +164,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	if o.jwtMaxLifetime <= 0 {
 		return o, fmt.Errorf("-jwt-max-lifetime %v: want a positive duration", o.jwtMaxLifetime)
 	}
+	if err := o.checkRedis(); err != nil {
+		return o, err
+	}
 	onCmdline := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { onCmdline[f.Name] = true })
 	if err := o.secrets(getenv, onCmdline); err != nil {
@@ -179,6 +192,7 @@ func (o *options) secrets(getenv func(string) string, onCmdline map[string]bool)
 		o.warnings = append(o.warnings, "the JWT secret is on the command line, which every local user can read (/proc/<pid>/cmdline): set LIVESERVER_JWT_SECRET or use -jwt-secret-file")
 	}
 	o.redisPassword = getenv("LIVESERVER_REDIS_PASSWORD")
+	o.redisSentinelPassword = getenv("LIVESERVER_REDIS_SENTINEL_PASSWORD")
 	if o.redisPasswordFile != "" {
 		if o.redisPassword != "" {
 			return errors.New("both LIVESERVER_REDIS_PASSWORD and -redis-password-file are set: keep one")
@@ -193,6 +207,56 @@ func (o *options) secrets(getenv func(string) string, onCmdline map[string]bool)
 		o.warnings = append(o.warnings, "the -redis URL on the command line holds a password, which every local user can read (/proc/<pid>/cmdline): use LIVESERVER_REDIS_PASSWORD or -redis-password-file")
 	}
 	return nil
+}
+
+// checkRedis checks the flags that choose the Redis topology: one of
+// -redis, -redis-cluster and -redis-sentinel at most, and what each needs.
+func (o *options) checkRedis() error {
+	var given []string
+	for _, f := range []struct{ name, v string }{{"-redis", o.redis}, {"-redis-cluster", o.redisCluster}, {"-redis-sentinel", o.redisSentinel}} {
+		if f.v != "" {
+			given = append(given, f.name)
+		}
+	}
+	if len(given) > 1 {
+		return fmt.Errorf("%s are given: -redis, -redis-cluster and -redis-sentinel are mutually exclusive (one Redis, a Redis Cluster, or a master watched by Sentinels): keep one", strings.Join(given, " and "))
+	}
+	if o.redisSentinel != "" && o.redisMaster == "" {
+		return errors.New("-redis-sentinel needs -redis-master, the name of the master the Sentinels watch")
+	}
+	if o.redisMaster != "" && o.redisSentinel == "" {
+		return errors.New("-redis-master names a master watched by Sentinels: give their addresses with -redis-sentinel")
+	}
+	if o.redisWaitReplicas < 0 {
+		return fmt.Errorf("-redis-wait-replicas %d: want 0 (no wait) or more", o.redisWaitReplicas)
+	}
+	if o.redisWaitReplicas > 0 && !o.usesRedis() {
+		return errors.New("-redis-wait-replicas needs Redis (-redis, -redis-cluster or -redis-sentinel)")
+	}
+	for _, list := range []struct{ name, v string }{{"-redis-cluster", o.redisCluster}, {"-redis-sentinel", o.redisSentinel}} {
+		for _, a := range splitList(list.v) {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				return fmt.Errorf("%s: %q is not host:port", list.name, a)
+			}
+		}
+	}
+	return nil
+}
+
+// usesRedis tells whether the node runs in cluster mode, on some Redis.
+func (o *options) usesRedis() bool {
+	return o.redis != "" || o.redisCluster != "" || o.redisSentinel != ""
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func (o *options) readSecretFile(flagName, path string) (string, error) {
@@ -229,7 +293,7 @@ func (o *options) checkExposure() error {
 		if !server.LoopbackHost(o.addr) {
 			return fmt.Errorf("no JWT secret, so this is development mode (anyone may connect anonymously and mint admin tokens at POST /dev/token), which listens only on a loopback address, and -addr is %q. %s To run development mode there anyway, pass -dev", o.addr, how)
 		}
-		if o.redis != "" {
+		if o.usesRedis() {
 			return fmt.Errorf("no JWT secret, so this is development mode (anyone may connect anonymously and mint admin tokens at POST /dev/token), which does not join a Redis unless asked, so as never to reach production data. %s For a development cluster, pass -dev", how)
 		}
 	}
@@ -269,28 +333,35 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		log.Warn(w)
 	}
 	cfg := server.Config{
-		JWTSecret:         o.jwtSecret,
-		JWTAudience:       o.jwtAudience,
-		JWTIssuer:         o.jwtIssuer,
-		JWTMaxLifetime:    o.jwtMaxLifetime,
-		RedisURL:          o.redis,
-		RedisPassword:     o.redisPassword,
-		RedisKeyPrefix:    o.redisPrefix,
-		PrivateMetrics:    o.metricsAddr != "",
-		MaxConns:          o.maxConns,
-		MaxTCPConns:       o.maxTCPConns,
-		MaxRoomsPerConn:   o.maxRoomsPerConn,
-		MsgRate:           o.msgRate,
-		MsgBurst:          o.msgBurst,
-		MaxFrame:          o.maxFrame,
-		MaxQueueBytes:     o.maxQueueBytes,
-		MaxNodeQueueBytes: o.maxNodeQueueBytes,
-		OrderRetention:    o.orderRetention,
-		WriteTimeout:      o.writeTimeout,
-		VolatileInterval:  o.volatileInterval,
-		ChatFanoutRate:    o.chatFanoutRate,
-		SeedDemo:          o.seedDemo,
-		Logger:            log,
+		JWTSecret:             o.jwtSecret,
+		JWTAudience:           o.jwtAudience,
+		JWTIssuer:             o.jwtIssuer,
+		JWTMaxLifetime:        o.jwtMaxLifetime,
+		RedisURL:              o.redis,
+		RedisCluster:          splitList(o.redisCluster),
+		RedisSentinel:         splitList(o.redisSentinel),
+		RedisMaster:           o.redisMaster,
+		RedisUsername:         o.redisUsername,
+		RedisPassword:         o.redisPassword,
+		RedisSentinelPassword: o.redisSentinelPassword,
+		RedisTLS:              o.redisTLS,
+		RedisWaitReplicas:     o.redisWaitReplicas,
+		RedisKeyPrefix:        o.redisPrefix,
+		PrivateMetrics:        o.metricsAddr != "",
+		MaxConns:              o.maxConns,
+		MaxTCPConns:           o.maxTCPConns,
+		MaxRoomsPerConn:       o.maxRoomsPerConn,
+		MsgRate:               o.msgRate,
+		MsgBurst:              o.msgBurst,
+		MaxFrame:              o.maxFrame,
+		MaxQueueBytes:         o.maxQueueBytes,
+		MaxNodeQueueBytes:     o.maxNodeQueueBytes,
+		OrderRetention:        o.orderRetention,
+		WriteTimeout:          o.writeTimeout,
+		VolatileInterval:      o.volatileInterval,
+		ChatFanoutRate:        o.chatFanoutRate,
+		SeedDemo:              o.seedDemo,
+		Logger:                log,
 	}
 	if o.msgRate == 0 {
 		cfg.MsgRate = -1 // unlimited
@@ -327,7 +398,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	mode := "memory (one node)"
-	if o.redis != "" {
+	switch {
+	case o.redisCluster != "":
+		mode = "cluster (Redis Cluster)"
+	case o.redisSentinel != "":
+		mode = "cluster (Redis with Sentinel)"
+	case o.redis != "":
 		mode = "cluster (Redis)"
 	}
 	authMode := "production (JWT secret)"

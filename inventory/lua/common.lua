@@ -130,6 +130,10 @@ end
 local function once(ttl_ms, f, keep)
 	local prev = redis.call('GET', K_REQ)
 	if prev then
+		-- A write, so that a WAIT after this replay (-redis-wait-replicas)
+		-- covers the first answer's writes too; it also keeps the answer
+		-- for as long again.
+		redis.call('PEXPIRE', K_REQ, ttl_ms)
 		local res = cjson.decode(prev)
 		table.insert(res, 1, '')
 		return res
