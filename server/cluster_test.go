@@ -146,20 +146,27 @@ func joinView(c *client, room string) *roomView {
 func TestClusterThreeNodes(t *testing.T) {
 	srv := redistest.Start(t)
 	nodes := startCluster(t, 3, srv.URL())
-	creatorTok := clusterToken(t, "creator", "creator", "r1")
-	nodes[0].putRoom(t, creatorTok, "r1", 100, 5)
+	checkThreeNodes(t, nodes, "r1")
+}
 
-	viewers, views := joinViewers(t, nodes, 6, "r1")
+// checkThreeNodes runs the checks of TestClusterThreeNodes on room (which
+// it creates) with three nodes.
+func checkThreeNodes(t *testing.T, nodes []*testNode, room string) {
+	t.Helper()
+	creatorTok := clusterToken(t, "creator", "creator", room)
+	nodes[0].putRoom(t, creatorTok, room, 100, 5)
+
+	viewers, views := joinViewers(t, nodes, 6, room)
 
 	creator := dial(t, nodes[0].wsURL(), creatorTok)
 	const pins = 30
 	for i := range pins {
-		r := creator.request(msg{"type": "pin", "room": "r1", "product": fmt.Sprintf("p%d", i%2+1)})
+		r := creator.request(msg{"type": "pin", "room": room, "product": fmt.Sprintf("p%d", i%2+1)})
 		if r["ok"] != true {
 			t.Fatalf("pin %d: %v", i, r)
 		}
 	}
-	if r := creator.request(msg{"type": "unpin", "room": "r1"}); r["ok"] != true {
+	if r := creator.request(msg{"type": "unpin", "room": room}); r["ok"] != true {
 		t.Fatalf("unpin: %v", r)
 	}
 	for i, c := range viewers {
@@ -191,7 +198,7 @@ func TestClusterThreeNodes(t *testing.T) {
 			var err error
 			out := retryOverloaded(func() msg {
 				var out msg
-				st, out, err = clusterPost(nodes[i%3].url+"/api/rooms/r1/purchases", tok, msg{"id": "b", "product": "p1"})
+				st, out, err = clusterPost(nodes[i%3].url+"/api/rooms/"+room+"/purchases", tok, msg{"id": "b", "product": "p1"})
 				return out
 			})
 			mu.Lock()
@@ -219,7 +226,7 @@ func TestClusterThreeNodes(t *testing.T) {
 				Orders []msg
 				Next   *string
 			}
-			path := "/api/rooms/r1/orders?limit=37"
+			path := "/api/rooms/" + room + "/orders?limit=37"
 			if after != "" {
 				path += "&after=" + after
 			}
@@ -246,7 +253,7 @@ func TestClusterThreeNodes(t *testing.T) {
 				Remaining int
 			}
 		}
-		n.do(t, "GET", "/api/rooms/r1", "", nil, &snap)
+		n.do(t, "GET", "/api/rooms/"+room, "", nil, &snap)
 		if snap.Products[0].ID != "p1" || snap.Products[0].Remaining != 0 {
 			t.Fatalf("node %d: snapshot products %+v, want p1 remaining 0", i, snap.Products)
 		}
@@ -264,14 +271,14 @@ func TestClusterThreeNodes(t *testing.T) {
 		follow(t, c, views[i], fmt.Sprintf("viewer %d: count 6", i), func(v *roomView) bool { return v.viewers == 6 })
 	}
 	late := dial(t, nodes[1].wsURL(), clusterToken(t, "late", "viewer"))
-	if snap := late.join("r1"); snap["viewers"] != 7.0 {
+	if snap := late.join(room); snap["viewers"] != 7.0 {
 		t.Fatalf("seventh viewer's snapshot viewers = %v, want 7", snap["viewers"])
 	}
 	for i, c := range viewers {
 		follow(t, c, views[i], fmt.Sprintf("viewer %d: count 7", i), func(v *roomView) bool { return v.viewers == 7 })
 	}
 	var snap struct{ Viewers int }
-	nodes[2].do(t, "GET", "/api/rooms/r1", "", nil, &snap)
+	nodes[2].do(t, "GET", "/api/rooms/"+room, "", nil, &snap)
 	if snap.Viewers != 7 {
 		t.Fatalf("HTTP snapshot on node 3: viewers %d, want 7", snap.Viewers)
 	}

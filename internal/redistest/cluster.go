@@ -351,3 +351,33 @@ func (s *Sentinel) MasterAddr() string {
 	}
 	return ""
 }
+
+// IDsOnEveryMaster returns one id ("r0", "r1", ...) per master, in the
+// masters' order of Masters, such that key(id) lives on that master: rooms
+// spread over every shard.
+func (c *Cluster) IDsOnEveryMaster(key func(id string) string) []string {
+	c.tb.Helper()
+	masters := c.Masters()
+	rdb := c.Client()
+	ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
+	defer cancel()
+	ids := make([]string, len(masters))
+	found := 0
+	for i := 0; found < len(masters) && i < 10000; i++ {
+		id := fmt.Sprintf("r%d", i)
+		m, err := rdb.MasterForKey(ctx, key(id))
+		if err != nil {
+			c.tb.Fatalf("redistest: %v", err)
+		}
+		for j, addr := range masters {
+			if addr == m.Options().Addr && ids[j] == "" {
+				ids[j] = id
+				found++
+			}
+		}
+	}
+	if found < len(masters) {
+		c.tb.Fatalf("redistest: no ids found on every master %v: %v", masters, ids)
+	}
+	return ids
+}
