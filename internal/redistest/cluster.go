@@ -381,3 +381,19 @@ func (c *Cluster) IDsOnEveryMaster(key func(id string) string) []string {
 	}
 	return ids
 }
+
+// MasterOf is the node that is master of key's slot now.
+func (c *Cluster) MasterOf(key string) *Server {
+	c.tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
+	defer cancel()
+	m, err := c.Client().MasterForKey(ctx, key)
+	if err != nil {
+		c.tb.Fatalf("redistest: %v", err)
+	}
+	n := c.Node(m.Options().Addr)
+	if n == nil {
+		c.tb.Fatalf("redistest: master %s of %q is not a node of this cluster", m.Options().Addr, key)
+	}
+	return n
+}
