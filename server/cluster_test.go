@@ -65,6 +65,24 @@ type roomView struct {
 	snapshots int
 	gaps      []string
 	viewers   float64 // the last viewer count received
+	// remaining is each product's stock, from snapshots and stock
+	// messages, the highest v winning.
+	remaining map[string]float64
+	v         map[string]float64
+}
+
+// stock records a product's remaining stock at version v unless a later
+// version is known.
+func (v *roomView) stock(p any, remaining, ver any) {
+	id, _ := p.(string)
+	r, _ := remaining.(float64)
+	n, _ := ver.(float64)
+	if v.remaining == nil {
+		v.remaining, v.v = map[string]float64{}, map[string]float64{}
+	}
+	if old, ok := v.v[id]; !ok || n >= old {
+		v.remaining[id], v.v[id] = r, n
+	}
 }
 
 func (v *roomView) apply(m msg) {
@@ -72,7 +90,15 @@ func (v *roomView) apply(m msg) {
 	switch {
 	case m["type"] == "viewers":
 		v.viewers, _ = m["count"].(float64)
+	case m["type"] == "stock":
+		v.stock(m["product"], m["remaining"], m["v"])
 	case m["type"] == "snapshot":
+		ps, _ := m["products"].([]any)
+		for _, p := range ps {
+			if p, ok := p.(map[string]any); ok {
+				v.stock(p["id"], p["remaining"], p["v"])
+			}
+		}
 		if int(seq) < v.seq {
 			v.gaps = append(v.gaps, fmt.Sprintf("snapshot at %v after seq %d", seq, v.seq))
 		}
