@@ -397,3 +397,64 @@ func (c *Cluster) MasterOf(key string) *Server {
 	}
 	return n
 }
+
+// MigrateSlotOf moves key's slot, with its keys, from its master to the
+// master to, as redis-cli --cluster reshard does: the target imports, the
+// source migrates, the keys move in batches (MIGRATE), then every master
+// learns the slot's new owner. Commands on the slot meanwhile meet ASK and
+// then MOVED. pause, if not zero, is slept between batches, so that a test
+// acts during the migration.
+func (c *Cluster) MigrateSlotOf(key string, to *Server, pause time.Duration) {
+	c.tb.Helper()
+	from := c.MasterOf(key)
+	if from == to {
+		c.tb.Fatalf("redistest: %q is on %s already", key, to.Addr())
+	}
+	id := func(s *Server) string {
+		v, err := command(s.Addr(), "CLUSTER", "MYID")
+		if err != nil {
+			c.tb.Fatalf("redistest: CLUSTER MYID: %v", err)
+		}
+		return v
+	}
+	slotS, err := command(from.Addr(), "CLUSTER", "KEYSLOT", key)
+	if err != nil {
+		c.tb.Fatalf("redistest: %v", err)
+	}
+	fromID, toID := id(from), id(to)
+	must := func(addr string, args ...string) string {
+		v, err := command(addr, args...)
+		if err != nil {
+			c.tb.Fatalf("redistest: %s %v: %v", addr, args, err)
+		}
+		return v
+	}
+	must(to.Addr(), "CLUSTER", "SETSLOT", slotS, "IMPORTING", fromID)
+	must(from.Addr(), "CLUSTER", "SETSLOT", slotS, "MIGRATING", toID)
+	host, port, _ := strings.Cut(to.Addr(), ":")
+	for {
+		keys := strings.Fields(strings.Trim(must(from.Addr(), "CLUSTER", "GETKEYSINSLOT", slotS, "3"), "[]"))
+		if len(keys) == 0 {
+			break
+		}
+		args := append([]string{"MIGRATE", host, port, "", "0", "5000", "KEYS"}, keys...)
+		must(from.Addr(), args...)
+		time.Sleep(pause)
+	}
+	// The target first, then the source, then the other masters
+	// (replicas learn it from their masters' gossip).
+	nodes := append([]*Server{to, from}, c.nodes...)
+	for i, n := range nodes {
+		if i >= 2 && (n == to || n == from) {
+			continue
+		}
+		n.mu.Lock()
+		alive := n.proc != nil
+		n.mu.Unlock()
+		if alive {
+			if r, _ := command(n.Addr(), "INFO", "replication"); strings.Contains(r, "role:master") {
+				must(n.Addr(), "CLUSTER", "SETSLOT", slotS, "NODE", toID)
+			}
+		}
+	}
+}
