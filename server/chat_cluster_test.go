@@ -50,8 +50,13 @@ func handleOf(t *testing.T, c *client, room, text string) string {
 // purchases); a moderator seen on one node cannot be muted from another;
 // reactions summed across nodes.
 func TestChatClusterThreeNodes(t *testing.T) {
-	nodes := chatCluster(t, 3, 0)
-	const room = "r1"
+	checkChatThreeNodes(t, chatCluster(t, 3, 0), "r1")
+}
+
+// checkChatThreeNodes runs the checks of TestChatClusterThreeNodes in room
+// (which it creates) on three nodes.
+func checkChatThreeNodes(t *testing.T, nodes []*testNode, room string) {
+	t.Helper()
 	creatorTok := clusterNamed(t, "creator", "creator", "Host", room)
 	nodes[0].putRoom(t, creatorTok, room, 100)
 	creator := dial(t, nodes[0].wsURL(), creatorTok)
@@ -131,7 +136,7 @@ func TestChatClusterThreeNodes(t *testing.T) {
 		t.Fatalf("muted without until: %v", r)
 	}
 	var herr struct{ Error struct{ Code string } }
-	if st := nodes[2].do(t, "POST", "/api/rooms/r1/comments", clusterNamed(t, "noisy", "viewer", ""), msg{"text": "x"}, &herr); st != 403 || herr.Error.Code != "muted" {
+	if st := nodes[2].do(t, "POST", "/api/rooms/"+room+"/comments", clusterNamed(t, "noisy", "viewer", ""), msg{"text": "x"}, &herr); st != 403 || herr.Error.Code != "muted" {
 		t.Fatalf("muted over HTTP on node 2: %d %+v", st, herr)
 	}
 
@@ -162,14 +167,14 @@ func TestChatClusterThreeNodes(t *testing.T) {
 	}
 	wantRefusal(t, "banned comment on node 1", t1.request(msg{"type": "comment", "room": room, "text": "again"}), "banned")
 	wantRefusal(t, "banned join on node 2", t2.request(msg{"type": "join", "room": room}), "banned")
-	if st, out, err := clusterPost(nodes[1].url+"/api/rooms/r1/purchases", banTok, msg{"id": "b1", "product": "p1"}); err != nil || st != 403 || errCode(out) != "banned" {
+	if st, out, err := clusterPost(nodes[1].url+"/api/rooms/"+room+"/purchases", banTok, msg{"id": "b1", "product": "p1"}); err != nil || st != 403 || errCode(out) != "banned" {
 		t.Fatalf("banned purchase on node 1: %d %v %v", st, out, err)
 	}
 	if r := creator.request(msg{"type": "unban", "room": room, "user": bh}); r["ok"] != true {
 		t.Fatalf("unban: %v", r)
 	}
 	t2.join(room)
-	if st, out, err := clusterPost(nodes[1].url+"/api/rooms/r1/purchases", banTok, msg{"id": "b2", "product": "p1"}); err != nil || st != 200 {
+	if st, out, err := clusterPost(nodes[1].url+"/api/rooms/"+room+"/purchases", banTok, msg{"id": "b2", "product": "p1"}); err != nil || st != 200 {
 		t.Fatalf("purchase after unban: %d %v %v", st, out, err)
 	}
 

@@ -360,3 +360,14 @@ func TestRedisClusterSlotMigration(t *testing.T) {
 	}
 	t.Logf("answers %v; %d orders; viewers' snapshots %d %d %d %d", buyers.codes, len(inStream), views[0].snapshots, views[1].snapshots, views[2].snapshots, views[3].snapshots)
 }
+
+// The chat on three nodes on a 3-master Redis Cluster passes the checks of
+// TestChatClusterThreeNodes in a room on each master: its scripts keep to
+// the room's slot and publish on its shard channel.
+func TestRedisClusterChat(t *testing.T) {
+	c := redistest.StartCluster(t, 3, 0)
+	nodes := startNodesOn(t, 3, server.Config{RedisCluster: c.Addrs()})
+	for _, room := range c.IDsOnEveryMaster(rkeys.New(rkeys.DefaultPrefix).Events) {
+		checkChatThreeNodes(t, nodes, room)
+	}
+}
