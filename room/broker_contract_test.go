@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	"github.com/liveserver/liveserver/internal/redistest"
+	"github.com/liveserver/liveserver/internal/rkeys"
 	"github.com/liveserver/liveserver/internal/testutil"
 )
 
@@ -55,6 +57,29 @@ var brokerImpls = []struct {
 				return NewRedisBroker(rdb, RedisBrokerConfig{KeyPrefix: prefix, PingInterval: 200 * time.Millisecond})
 			},
 			disrupt: func(*testing.T) { srv.Kill(); srv.Restart() },
+		}
+	}},
+	{"redis-cluster", func(t *testing.T) brokerBackend {
+		c := redistest.StartCluster(t, 3, 0)
+		rdb := c.Client()
+		// Create the client's per-node clients (and their goroutines) now,
+		// not inside a goroutine check.
+		if err := rdb.ForEachShard(context.Background(), func(ctx context.Context, n *redis.Client) error { return n.Ping(ctx).Err() }); err != nil {
+			t.Fatal(err)
+		}
+		prefix := "t-" + uuid.NewString() + ":"
+		return brokerBackend{
+			newBroker: func(*testing.T) closingBroker {
+				return NewShardedRedisBroker(rdb, RedisBrokerConfig{KeyPrefix: prefix, PingInterval: 200 * time.Millisecond})
+			},
+			// The master of room a's slot (the suite's reconnect test
+			// subscribes a only) restarts.
+			disrupt: func(t *testing.T) {
+				m := c.MasterOf(rkeys.New(prefix).Events("a"))
+				m.Kill()
+				m.Restart()
+				c.WaitHealthy(3)
+			},
 		}
 	}},
 }
