@@ -273,9 +273,16 @@ func (b *ShardedRedisBroker) placeLocked(ctx context.Context, ch string) error {
 	sh := b.shards[addr]
 	b.mu.Unlock()
 	if old != nil && !old.retired {
-		uctx, cancel := context.WithTimeout(ctx, time.Second)
-		_ = old.ps.SUnsubscribe(uctx, ch)
-		cancel()
+		b.mu.Lock()
+		empty := len(old.chans) == 0
+		b.mu.Unlock()
+		if empty {
+			b.retire(old)
+		} else {
+			uctx, cancel := context.WithTimeout(ctx, time.Second)
+			_ = old.ps.SUnsubscribe(uctx, ch)
+			cancel()
+		}
 	}
 
 	if sh == nil {
@@ -437,6 +444,19 @@ func (b *ShardedRedisBroker) placeAll(every bool) bool {
 			}
 			ok = false
 		}
+	}
+	// A master whose every room moved away (the server dropped them) keeps
+	// no connection.
+	b.mu.Lock()
+	var idle []*shard
+	for _, sh := range b.shards {
+		if len(sh.chans) == 0 {
+			idle = append(idle, sh)
+		}
+	}
+	b.mu.Unlock()
+	for _, sh := range idle {
+		b.retire(sh)
 	}
 	return ok
 }
