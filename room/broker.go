@@ -20,6 +20,8 @@ type Broker interface {
 type BrokerHandler interface {
 	// HandleMessage is called for each message of a subscribed room, in the
 	// order the broker received them for that room. It must not block long.
+	// A sharded broker (Redis Cluster) calls it from one goroutine per
+	// master, so for rooms on different masters concurrently.
 	HandleMessage(room string, data []byte)
 	// HandleReconnect is called after the broker lost its link and
 	// subscribed again: messages may have been lost meanwhile.
