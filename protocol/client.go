@@ -19,6 +19,13 @@ const (
 	TypePing      = "ping"
 )
 
+// ClientTypes lists every client message type the decoder accepts, in the
+// order of the constants above; docs/asyncapi.yaml describes each one (the
+// docs package's test checks both). Add a new type here with its constant.
+func ClientTypes() []string {
+	return []string{TypeAuth, TypeJoin, TypeLeave, TypeBuy, TypePin, TypeUnpin, TypeSaleStart, TypeSaleStop, TypePing}
+}
+
 // Limits of client input.
 const (
 	MaxIDLen     = 64

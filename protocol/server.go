@@ -24,6 +24,13 @@ const (
 	TypeRoomClosed = "room_closed"
 )
 
+// ServerTypes lists every message type the server sends, in the order of
+// the constants above; docs/asyncapi.yaml describes each one (the docs
+// package's test checks both). Add a new type here with its constant.
+func ServerTypes() []string {
+	return []string{TypeSnapshot, TypePinned, TypeUnpinned, TypeSale, TypeCatalog, TypeStock, TypeViewers, TypePurchase, TypeReply, TypePong, TypeError}
+}
+
 // Sale states.
 const (
 	SaleScheduled = "scheduled"

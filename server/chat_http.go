@@ -12,7 +12,7 @@ import (
 
 // chatRoutes mounts the HTTP API of the chat and its moderation
 // (docs/PROTOCOL.md, "Moderation", HTTP).
-func (s *Server) chatRoutes(mux *http.ServeMux) {
+func (s *Server) chatRoutes(mux *routeMux) {
 	mux.HandleFunc("GET /api/rooms/{room}/comments", s.handleComments)
 	mux.HandleFunc("POST /api/rooms/{room}/comments", s.handlePostComment)
 	mux.HandleFunc("DELETE /api/rooms/{room}/comments/{comment}", s.moderation(protocol.TypeDeleteComment))

@@ -17,7 +17,7 @@ import (
 	"github.com/liveserver/liveserver/web/demo"
 )
 
-func mountDemo(mux *http.ServeMux) {
+func mountDemo(mux *routeMux) {
 	mux.Handle("GET /demo/", http.StripPrefix("/demo/", demo.Handler()))
 }
 

@@ -183,6 +183,7 @@ type Server struct {
 	chat       *chatParts
 	metrics    *metrics
 	mux        *http.ServeMux
+	patterns   []string     // every pattern mounted on mux, in order (Routes)
 	handler    http.Handler // mux behind the HTTP API's rate limit
 
 	maxTCP       int // the listener's cap (LimitListener)
@@ -368,8 +369,30 @@ func (s *Server) Close() error {
 	return err
 }
 
+// Routes returns the pattern of every route the node mounts on Handler
+// ("GET /healthz", "PUT /api/rooms/{room}", ...), in the order they were
+// mounted. docs/openapi.yaml describes each one; the docs package's test
+// checks that both agree.
+func (s *Server) Routes() []string { return append([]string(nil), s.patterns...) }
+
+// routeMux is an http.ServeMux that records the patterns mounted on it, so
+// that Routes cannot miss one.
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(h))
+}
+
 func (s *Server) routes() {
-	mux := http.NewServeMux()
+	mux := &routeMux{ServeMux: http.NewServeMux()}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -397,8 +420,8 @@ func (s *Server) routes() {
 		}
 		s.writeError(w, errNotFoundRoute)
 	})
-	s.mux = mux
-	s.handler = s.rateLimitedAPI(mux)
+	s.mux, s.patterns = mux.ServeMux, mux.patterns
+	s.handler = s.rateLimitedAPI(mux.ServeMux)
 }
 
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
