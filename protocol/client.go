@@ -23,7 +23,17 @@ const (
 // order of the constants above; docs/asyncapi.yaml describes each one (the
 // docs package's test checks both). Add a new type here with its constant.
 func ClientTypes() []string {
-	return []string{TypeAuth, TypeJoin, TypeLeave, TypeBuy, TypePin, TypeUnpin, TypeSaleStart, TypeSaleStop, TypePing}
+	return []string{
+		TypeAuth,
+		TypeJoin,
+		TypeLeave,
+		TypeBuy,
+		TypePin,
+		TypeUnpin,
+		TypeSaleStart,
+		TypeSaleStop,
+		TypePing,
+	}
 }
 
 // Limits of client input.

@@ -28,7 +28,20 @@ const (
 // the constants above; docs/asyncapi.yaml describes each one (the docs
 // package's test checks both). Add a new type here with its constant.
 func ServerTypes() []string {
-	return []string{TypeSnapshot, TypePinned, TypeUnpinned, TypeSale, TypeCatalog, TypeStock, TypeViewers, TypePurchase, TypeReply, TypePong, TypeError}
+	return []string{
+		TypeSnapshot,
+		TypePinned,
+		TypeUnpinned,
+		TypeSale,
+		TypeCatalog,
+		TypeStock,
+		TypeViewers,
+		TypePurchase,
+		TypeReply,
+		TypePong,
+		TypeError,
+		TypeRoomClosed,
+	}
 }
 
 // Sale states.
