@@ -375,16 +375,18 @@ func (s *Server) Close() error {
 // checks that both agree.
 func (s *Server) Routes() []string { return append([]string(nil), s.patterns...) }
 
-// routeMux is an http.ServeMux that records the patterns mounted on it, so
-// that Routes cannot miss one.
+// routeMux mounts routes on an http.ServeMux and records their patterns,
+// so that Routes cannot miss one. It does not expose the ServeMux: a
+// function that mounts routes takes a *routeMux, and cannot mount one
+// unrecorded.
 type routeMux struct {
-	*http.ServeMux
+	mux      *http.ServeMux
 	patterns []string
 }
 
 func (m *routeMux) Handle(pattern string, h http.Handler) {
 	m.patterns = append(m.patterns, pattern)
-	m.ServeMux.Handle(pattern, h)
+	m.mux.Handle(pattern, h)
 }
 
 func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
@@ -392,7 +394,7 @@ func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.
 }
 
 func (s *Server) routes() {
-	mux := &routeMux{ServeMux: http.NewServeMux()}
+	mux := &routeMux{mux: http.NewServeMux()}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -420,8 +422,8 @@ func (s *Server) routes() {
 		}
 		s.writeError(w, errNotFoundRoute)
 	})
-	s.mux, s.patterns = mux.ServeMux, mux.patterns
-	s.handler = s.rateLimitedAPI(mux.ServeMux)
+	s.mux, s.patterns = mux.mux, mux.patterns
+	s.handler = s.rateLimitedAPI(mux.mux)
 }
 
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
