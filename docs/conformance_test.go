@@ -42,6 +42,7 @@ func TestDescriptionsMatchTheWire(t *testing.T) {
 		t.Helper()
 		var rd io.Reader
 		if body != nil {
+			v.checkRequest(t, method, path, body)
 			b, _ := json.Marshal(body)
 			rd = bytes.NewReader(b)
 		}
@@ -99,6 +100,9 @@ func TestDescriptionsMatchTheWire(t *testing.T) {
 		}
 	}()
 	send := func(m map[string]any) {
+		if m["type"] != "nonsense" {
+			v.checkClient(t, m)
+		}
 		b, _ := json.Marshal(m)
 		if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
 			t.Fatal(err)
@@ -230,6 +234,60 @@ func (v *wireValidator) checkHTTP(t *testing.T, method, path string, status int,
 	if errs := v.validate(rf, media["schema"], body, "body"); len(errs) > 0 {
 		t.Errorf("%s %s answered %d with %v, which openapi.yaml does not describe:\n  %s", method, route, status, body, strings.Join(errs, "\n  "))
 	}
+}
+
+// checkRequest checks a request body the test sends against the
+// operation's requestBody: the description must accept what the server
+// accepts.
+func (v *wireValidator) checkRequest(t *testing.T, method, path string, body any) {
+	t.Helper()
+	const file = "openapi.yaml"
+	var generic any
+	b, _ := json.Marshal(body)
+	json.Unmarshal(b, &generic)
+	for p, item := range v.d.get(file)["paths"].(map[string]any) {
+		if !matchPath(p, strings.SplitN(path, "?", 2)[0]) {
+			continue
+		}
+		op, _ := item.(map[string]any)[strings.ToLower(method)].(map[string]any)
+		rf, rb := v.d.deref(file, op["requestBody"])
+		media := mapOf(mapOf(mapOf(rb)["content"])["application/json"])
+		if media == nil {
+			t.Errorf("openapi.yaml: %s %s has no JSON request body, which the server takes", method, p)
+			return
+		}
+		if errs := v.validate(rf, media["schema"], generic, "request"); len(errs) > 0 {
+			t.Errorf("openapi.yaml refuses the body %v of %s %s, which the server accepts:\n  %s", body, method, p, strings.Join(errs, "\n  "))
+		}
+		return
+	}
+}
+
+// checkClient checks a client message the test sends against its payload
+// in asyncapi.yaml.
+func (v *wireValidator) checkClient(t *testing.T, m map[string]any) {
+	t.Helper()
+	const file = "asyncapi.yaml"
+	var generic any
+	b, _ := json.Marshal(m)
+	json.Unmarshal(b, &generic)
+	for _, op := range v.d.get(file)["operations"].(map[string]any) {
+		o := op.(map[string]any)
+		if o["action"] != "receive" {
+			continue
+		}
+		for _, ref := range o["messages"].([]any) {
+			mf, mv := v.d.deref(file, ref)
+			msg := mv.(map[string]any)
+			if slices.Contains(v.d.payloadTypes(mf, msg["payload"]), m["type"].(string)) {
+				if errs := v.validate(mf, msg["payload"], generic, m["type"].(string)); len(errs) > 0 {
+					t.Errorf("asyncapi.yaml refuses the client message %v, which the server accepts:\n  %s", m, strings.Join(errs, "\n  "))
+				}
+				return
+			}
+		}
+	}
+	t.Errorf("asyncapi.yaml has no client message of type %v", m["type"])
 }
 
 func matchPath(pattern, path string) bool {
