@@ -108,6 +108,29 @@ func TestDescriptionsMatchTheWire(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// awaitAll reads messages, checking each, until it has seen one of
+	// each of types (in any order).
+	awaitAll := func(types ...string) {
+		t.Helper()
+		want := map[string]bool{}
+		for _, typ := range types {
+			want[typ] = true
+		}
+		for len(want) > 0 {
+			select {
+			case m, ok := <-msgs:
+				if !ok {
+					t.Fatalf("connection ended before %v (seen %v)", types, seen)
+				}
+				mt, _ := m["type"].(string)
+				seen[mt]++
+				v.checkMessage(t, mt, m)
+				delete(want, mt)
+			case <-ctx.Done():
+				t.Fatalf("no %v message (seen %v)", want, seen)
+			}
+		}
+	}
 	// await reads messages, checking each, until one of type typ.
 	await := func(typ string) map[string]any {
 		t.Helper()
@@ -143,8 +166,7 @@ func TestDescriptionsMatchTheWire(t *testing.T) {
 	call("POST", "/api/rooms/r1/sales", tok, map[string]any{"product": "p2", "price": 500, "quantity": 2, "per_user_limit": 1, "duration_ms": 60000}, 201)
 	await("sale")
 	call("POST", "/api/rooms/r1/purchases", tok, map[string]any{"id": "b1", "product": "p2"}, 200)
-	await("stock")
-	await("purchase")
+	awaitAll("stock", "purchase")
 	call("POST", "/api/rooms/r1/purchases", tok, map[string]any{"id": "b2", "product": "p2"}, 409) // limit_exceeded
 	send(map[string]any{"type": "buy", "room": "r1", "product": "p1", "qty": 2, "id": "c2"})
 	await("stock")
