@@ -507,3 +507,69 @@ func sameSet(t *testing.T, what, aName string, a []string, bName string, b []str
 		t.Errorf("%s: %s has %d and %s %d (a duplicate?)", what, aName, len(a), bName, len(b))
 	}
 }
+
+// TestErrorCodesAreDescribed: the error codes of asyncapi.yaml are exactly
+// package protocol's Code* constants, and those of openapi.yaml exactly
+// the ones an HTTP answer can carry: every code with a status of its own
+// (protocol.HTTPStatus other than 500) and internal.
+func TestErrorCodesAreDescribed(t *testing.T) {
+	codes := protocolCodes(t)
+	if !slices.Contains(codes, protocol.CodeInternal) || !slices.Contains(codes, protocol.CodeBadRequest) {
+		t.Fatalf("the source scan found error codes %v: it no longer sees package protocol", codes)
+	}
+	var httpCodes []string
+	for _, c := range codes {
+		if c == protocol.CodeInternal || protocol.HTTPStatus(c) != 500 {
+			httpCodes = append(httpCodes, c)
+		}
+	}
+	d := newDocs(t)
+	enum := func(file string) []string {
+		_, sch := d.deref(file, map[string]any{"$ref": "#/components/schemas/ErrorCode"})
+		var out []string
+		for _, c := range listOf(mapOf(sch)["enum"]) {
+			out = append(out, c.(string))
+		}
+		return out
+	}
+	sameSet(t, "WebSocket error codes", "package protocol", codes, "asyncapi.yaml (components.schemas.ErrorCode)", enum("asyncapi.yaml"))
+	sameSet(t, "HTTP error codes", "package protocol (codes with an HTTP status)", httpCodes, "openapi.yaml (components.schemas.ErrorCode)", enum("openapi.yaml"))
+}
+
+// protocolCodes returns the values of package protocol's string constants
+// named Code*.
+func protocolCodes(t *testing.T) []string {
+	t.Helper()
+	files, _ := filepath.Glob("../protocol/*.go")
+	found := map[string]bool{}
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, decl := range f.Decls {
+			gd, ok := decl.(*ast.GenDecl)
+			if !ok || gd.Tok != token.CONST {
+				continue
+			}
+			for _, spec := range gd.Specs {
+				vs := spec.(*ast.ValueSpec)
+				for i, n := range vs.Names {
+					if !strings.HasPrefix(n.Name, "Code") || len(n.Name) < 5 || n.Name[4] < 'A' || n.Name[4] > 'Z' || i >= len(vs.Values) {
+						continue
+					}
+					if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+						if s, err := strconv.Unquote(lit.Value); err == nil {
+							found[s] = true
+						}
+					}
+				}
+			}
+		}
+	}
+	return keys(found)
+}
