@@ -193,6 +193,41 @@ func TestDescriptionsMatchTheWire(t *testing.T) {
 	send(map[string]any{"type": "join", "room": "r1", "since": 1, "id": "j2"})
 	for m := await("reply"); m["id"] != "j2"; m = await("reply") {
 	}
+	// The chat and its moderation (version 1.1).
+	viewer := call("POST", "/dev/token", "", map[string]any{"sub": "jo", "name": "Jo"}, 200)["token"].(string)
+	send(map[string]any{"type": "comment", "room": "r1", "text": "hello", "id": "m1"})
+	awaitAll("comment")
+	posted := call("POST", "/api/rooms/r1/comments", viewer, map[string]any{"text": "hi all"}, 201)
+	awaitAll("comment")
+	handle := posted["comment"].(map[string]any)["author"].(map[string]any)["id"].(string)
+	commentID := posted["comment"].(map[string]any)["id"].(string)
+	send(map[string]any{"type": "react", "room": "r1", "kind": "heart", "id": "m2"})
+	awaitAll("reactions")
+	send(map[string]any{"type": "chat_settings", "room": "r1", "slow_mode_ms": 1000, "announcement": "welcome", "id": "m3"})
+	await("chat")
+	call("PATCH", "/api/rooms/r1/chat", tok, map[string]any{"enabled": true, "announcement": nil}, 200)
+	await("chat")
+	call("GET", "/api/rooms/r1/comments?limit=10", "", nil, 200)
+	call("POST", "/api/rooms/r1/comments", viewer, map[string]any{"text": "again"}, 429) // slow mode
+	call("PUT", "/api/rooms/r1/chat/blocklist", tok, map[string]any{"terms": []string{"spam"}}, 200)
+	call("GET", "/api/rooms/r1/chat/blocklist", tok, nil, 200)
+	call("GET", "/api/rooms/r1/chat/blocklist", viewer, nil, 403)
+	call("PUT", "/api/rooms/r1/mutes/"+handle, tok, map[string]any{"duration_ms": 60000}, 200)
+	call("POST", "/api/rooms/r1/comments", viewer, map[string]any{"text": "muted?"}, 403)
+	call("DELETE", "/api/rooms/r1/mutes/"+handle, tok, nil, 200)
+	send(map[string]any{"type": "mute", "room": "r1", "user": handle, "duration_ms": 1000, "id": "m4"})
+	send(map[string]any{"type": "unmute", "room": "r1", "user": handle, "id": "m5"})
+	call("DELETE", "/api/rooms/r1/comments/"+commentID, tok, nil, 200)
+	await("comment_deleted")
+	send(map[string]any{"type": "delete_comment", "room": "r1", "comment": commentID, "id": "m6"})
+	send(map[string]any{"type": "ban", "room": "r1", "user": handle, "id": "m7"})
+	send(map[string]any{"type": "unban", "room": "r1", "user": handle, "id": "m8"})
+	for m := await("reply"); m["id"] != "m8"; m = await("reply") {
+	}
+	call("PUT", "/api/rooms/r1/bans/"+handle, tok, nil, 200)
+	call("POST", "/api/rooms/r1/purchases", viewer, map[string]any{"id": "b9", "product": "p1"}, 403) // banned
+	call("DELETE", "/api/rooms/r1/bans/"+handle, tok, nil, 200)
+
 	call("GET", "/api/rooms/r1/orders?limit=1", tok, nil, 200)
 	call("GET", "/api/rooms/r1/orders", "", nil, 403)
 	call("GET", "/api/rooms/nope", "", nil, 404)

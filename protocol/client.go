@@ -20,8 +20,9 @@ const (
 )
 
 // ClientTypes lists every client message type the decoder accepts, in the
-// order of the constants above; docs/asyncapi.yaml describes each one (the
-// docs package's test checks both). Add a new type here with its constant.
+// order of the constants above, then the chat's (chat.go); docs/asyncapi.yaml
+// describes each one (the docs package's test checks both). Add a new type
+// here with its constant.
 func ClientTypes() []string {
 	return []string{
 		TypeAuth,
@@ -33,6 +34,15 @@ func ClientTypes() []string {
 		TypeSaleStart,
 		TypeSaleStop,
 		TypePing,
+		// The chat's (chat.go).
+		TypeComment,
+		TypeReact,
+		TypeDeleteComment,
+		TypeMute,
+		TypeUnmute,
+		TypeBan,
+		TypeUnban,
+		TypeChatSettings,
 	}
 }
 

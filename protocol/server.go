@@ -25,8 +25,9 @@ const (
 )
 
 // ServerTypes lists every message type the server sends, in the order of
-// the constants above; docs/asyncapi.yaml describes each one (the docs
-// package's test checks both). Add a new type here with its constant.
+// the constants above, then the chat's (chat.go); docs/asyncapi.yaml
+// describes each one (the docs package's test checks both). Add a new type
+// here with its constant.
 func ServerTypes() []string {
 	return []string{
 		TypeSnapshot,
@@ -41,6 +42,12 @@ func ServerTypes() []string {
 		TypePong,
 		TypeError,
 		TypeRoomClosed,
+		// The chat's (chat.go).
+		TypeComment,
+		TypeReactions,
+		TypeChatMode,
+		TypeCommentDeleted,
+		TypeChat,
 	}
 }
 
