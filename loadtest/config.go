@@ -61,12 +61,13 @@ type Config struct {
 	RoomPrefix      string        `json:"room_prefix,omitempty"`
 
 	// chat
-	CommentRate  float64 `json:"comment_rate"`
-	ReactionRate float64 `json:"reaction_rate"`
-	StockRate    float64 `json:"stock_rate"`
-	Authors      int     `json:"authors"`
-	Reactors     int     `json:"reactors"`
-	FanoutRate   int     `json:"chat_fanout_rate"`
+	CommentRate  float64       `json:"comment_rate"`
+	ReactionRate float64       `json:"reaction_rate"`
+	StockRate    float64       `json:"stock_rate"`
+	Authors      int           `json:"authors"`
+	Reactors     int           `json:"reactors"`
+	FanoutRate   int           `json:"chat_fanout_rate"`
+	AnnounceIn   time.Duration `json:"announce_within"`
 
 	// auction
 	Bidders     int           `json:"bidders"`
@@ -154,6 +155,7 @@ func parseConfig(args []string, stderr io.Writer) (*Config, error) {
 	fs.IntVar(&c.Authors, "authors", 0, "chat: viewers that post comments, each at most 1/s as the protocol allows (0: 2 x -comment-rate, at most -viewers)")
 	fs.IntVar(&c.Reactors, "reactors", 0, "chat: viewers that send reactions, each at most 10/s (0: -reaction-rate / 5, at most -viewers)")
 	fs.IntVar(&c.FanoutRate, "chat-fanout-rate", 50, "chat: the nodes' -chat-fanout-rate; above it the tester expects sampling, announced within 1s")
+	fs.DurationVar(&c.AnnounceIn, "announce-within", time.Second, "chat: when sampling is expected, every viewer must be told chat_mode sampled:true this soon after the first comment")
 	fs.IntVar(&c.Bidders, "bidders", 100, "auction: how many of the -viewers connections bid (each its own user)")
 	fs.IntVar(&c.Bids, "bids", 5, "auction: bids per bidder, at times drawn from a curve that peaks in the auction's last seconds")
 	fs.DurationVar(&c.Extend, "extend", 10*time.Second, "auction: the auction's extend_ms (anti-sniping; 0: none)")

@@ -209,17 +209,16 @@ func (c *coordinator) runAuction(ctx context.Context) (*Report, error) {
 	c.setStage("joining")
 	hJoin := newRecorder()
 	joinStart := time.Now()
-	connectAll(runCtx, d, ws, cfg.DialConcurrency, cfg.JoinRate, r, hJoin)
+	joined := connectAll(runCtx, d, ws, cfg.DialConcurrency, cfg.JoinRate, r, hJoin)
 	r.JoinMS = quantiles(hJoin.merged())
 	r.JoinAllMS = float64(time.Since(joinStart)) / 1e6
 	defer closeAllW(ws)
 	var live, bidders []*auctionConn
-	for _, ac := range conns {
-		if ac.ws != nil && ac.synced {
-			live = append(live, ac)
-			if ac.bidder {
-				bidders = append(bidders, ac)
-			}
+	for _, w := range joined {
+		ac := conns[w.idx]
+		live = append(live, ac)
+		if ac.bidder {
+			bidders = append(bidders, ac)
 		}
 	}
 	if len(bidders) == 0 {
@@ -300,11 +299,9 @@ func (c *coordinator) runAuction(ctx context.Context) (*Report, error) {
 	r.Auction = &res
 	r.BidMS = quantiles(a.hBid.merged())
 	r.LatencyMS, r.LatencyOf = r.BidMS, "bid reply"
-	for _, w := range ws {
-		if w.synced {
-			w.figures(r, "")
-			r.Messages += w.msgs.Load()
-		}
+	for _, w := range joined {
+		w.figures(r, "")
+		r.Messages += w.msgs.Load()
 	}
 	cr.figures(r, "creator_")
 	for code, n := range res.Answers {

@@ -230,10 +230,8 @@ func (c *coordinator) runChat(ctx context.Context) (*Report, error) {
 		r.fail("no viewer joined")
 	}
 	var live []*chatConn
-	for _, cc := range conns {
-		if cc.ws != nil && cc.synced {
-			live = append(live, cc)
-		}
+	for _, w := range joined {
+		live = append(live, conns[w.idx])
 	}
 	// Authors and reactors among the viewers that joined.
 	var posters, reacters []*chatConn
@@ -322,11 +320,9 @@ func (c *coordinator) runChat(ctx context.Context) (*Report, error) {
 	r.LatencyMS, r.LatencyOf = r.CommentMS, "comment delivery"
 	r.Published = res.Comments
 	r.PublishPerSec = res.CommentsPerSec
-	for _, w := range ws {
-		if w.synced {
-			w.figures(r, "")
-			r.Messages += w.msgs.Load()
-		}
+	for _, w := range joined {
+		w.figures(r, "")
+		r.Messages += w.msgs.Load()
 	}
 	cr.figures(r, "creator_")
 	buyer.figures(r, "stock_")
@@ -601,7 +597,7 @@ func (s *chatRun) check(cr *chatConn, live []*chatConn, publishFor time.Duration
 		} else if got != res.Comments {
 			res.Incomplete++
 		}
-		if res.SamplingExpected && first > 0 && (cc.sampledAt == 0 || cc.sampledAt-first > int64(time.Second)) {
+		if res.SamplingExpected && first > 0 && (cc.sampledAt == 0 || cc.sampledAt-first > int64(cfg.AnnounceIn)) {
 			res.AnnouncedLate++
 		}
 		if cc.author >= 0 {
@@ -648,7 +644,7 @@ func (s *chatRun) check(cr *chatConn, live []*chatConn, publishFor time.Duration
 		fail("%d authors missed %d of their own comments", res.AuthorsMissingOwn, res.OwnMissing)
 	}
 	if res.AnnouncedLate > 0 {
-		fail("%d viewers were not told chat_mode sampled:true within 1 s of the first comment", res.AnnouncedLate)
+		fail("%d viewers were not told chat_mode sampled:true within %v of the first comment", res.AnnouncedLate, cfg.AnnounceIn)
 	}
 	if res.ReactionOverRate > 0 {
 		fail("%d connections got more than 4 reactions messages within a second (at most %d)", res.ReactionOverRate, res.ReactionBurstMax)
