@@ -108,6 +108,8 @@ type auctionRun struct {
 	late     map[string]int64 // answers to the late bids
 	firstBid atomic.Int64
 	lastOK   atomic.Int64
+	lastAns  atomic.Int64 // the last answer of a bid of the curve
+	answered atomic.Int64
 }
 
 func (a *auctionRun) answer(m map[string]int64, code string) {
@@ -123,6 +125,7 @@ type AuctionReport struct {
 	Answers        map[string]int64 `json:"answers"` // each bid's final answer by code
 	Accepted       int64            `json:"accepted"`
 	AcceptedPerSec float64          `json:"accepted_per_sec"`
+	AnswersPerSec  float64          `json:"answers_per_sec"` // every bid's answer (accepted or not), first bid sent to the last answer
 	HighestBid     int64            `json:"highest_bid"`
 	Outcome        string           `json:"outcome"`
 	Amount         int64            `json:"amount"`
@@ -151,7 +154,7 @@ func (ar *AuctionReport) printRows(row func(k, format string, args ...any), bidL
 		ar.Auction, ar.Outcome, ar.Amount, ar.HighestBid, ar.FinalBids, ar.Accepted, ar.EndsAt, ar.ScheduledEnd, ar.Extended)
 	row("bids", "%d bidders, answers %s", ar.Bidders, fmtCounts(ar.Answers))
 	row("bid latency", "%s", bidLat)
-	row("accepted bids", "%.1f/s", ar.AcceptedPerSec)
+	row("throughput", "%.1f accepted bids/s, %.1f bid answers/s", ar.AcceptedPerSec, ar.AnswersPerSec)
 	row("winner", "%s (expected %s), %d order(s) of the auction", ar.WinnerUser, ar.ExpectedWinner, ar.Orders)
 	row("late bids", "answers %s, %d accepted after the end", fmtCounts(ar.LateAnswers), ar.AcceptedAfter)
 	row("watchers", "%d, %d saw the end, %d disagree, v not growing %d, current fell %d, %.1f bid messages each",
@@ -408,6 +411,8 @@ func (ac *auctionConn) bid(ctx context.Context, auction string, amount int64, la
 	t1 := time.Now()
 	if !late {
 		a.hBid.record(ac.idx, t1.Sub(t0))
+		a.answered.Add(1)
+		atomicMax(&a.lastAns, t1.UnixNano())
 	}
 	var rep struct {
 		OK      bool            `json:"ok"`
@@ -495,6 +500,9 @@ func (c *coordinator) verifyAuction(ctx context.Context, a *auctionRun, cr *auct
 	res.Accepted = int64(len(accepted))
 	if f, l := a.firstBid.Load(), a.lastOK.Load(); l > f && f > 0 {
 		res.AcceptedPerSec = float64(res.Accepted) / (float64(l-f) / 1e9)
+	}
+	if f, l := a.firstBid.Load(), a.lastAns.Load(); l > f && f > 0 {
+		res.AnswersPerSec = float64(a.answered.Load()) / (float64(l-f) / 1e9)
 	}
 	var best acceptedBid
 	for _, b := range accepted {
