@@ -536,8 +536,7 @@ func (c *coordinator) verifyAuction(ctx context.Context, a *auctionRun, cr *auct
 			continue
 		}
 		res.SawEnd++
-		if final != nil && final.Result != nil && (ac.final.Result == nil || *ac.final.Result.Winner != *final.Result.Winner ||
-			ac.final.Result.Amount != final.Result.Amount || ac.final.Result.Order != final.Result.Order || ac.final.Bids != final.Bids) {
+		if final != nil && !sameResult(ac.final, final) {
 			res.Disagree++
 		}
 	}
@@ -641,4 +640,19 @@ func (c *coordinator) verifyAuction(ctx context.Context, a *auctionRun, cr *auct
 		res.Verdict = "FAIL"
 	}
 	return res
+}
+
+// sameResult reports whether two ended auctions have the same result.
+func sameResult(a, b *auctionWire) bool {
+	if a.Bids != b.Bids || a.EndsAt != b.EndsAt || (a.Result == nil) != (b.Result == nil) {
+		return false
+	}
+	if a.Result == nil {
+		return true
+	}
+	ra, rb := a.Result, b.Result
+	if ra.Outcome != rb.Outcome || ra.Amount != rb.Amount || ra.Order != rb.Order || (ra.Winner == nil) != (rb.Winner == nil) {
+		return false
+	}
+	return ra.Winner == nil || *ra.Winner == *rb.Winner
 }
