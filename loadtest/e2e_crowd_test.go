@@ -67,7 +67,8 @@ func TestE2EChat(t *testing.T) {
 // own comment and the creator every comment. (The 1 s announcement is a
 // target measured in BENCHMARKS.md, not asserted here: -announce-within.)
 func TestE2EChatSampled(t *testing.T) {
-	url := startServer(t, server.Config{SeedDemo: true, MsgRate: -1})
+	// 120 tokens from one address: no HTTP rate limit.
+	url := startServer(t, server.Config{SeedDemo: true, MsgRate: -1, HTTPRatePerIP: -1})
 	code, r, out := runLoadtest(t, "-scenario", "chat", "-url", url, "-viewers", "120", "-authors", "100",
 		"-comment-rate", "80", "-reaction-rate", "50", "-stock-rate", "2", "-duration", "3s",
 		"-announce-within", "20s", "-slo-errors", "0")

@@ -197,7 +197,7 @@ func (c *coordinator) runChat(ctx context.Context) (*Report, error) {
 	cr.onMsg = cr.onMessage
 	buyer := &chatConn{s: s, author: -1}
 	buyer.wconn = &wconn{idx: cfg.Viewers + 1, user: "stock-" + c.runID, room: room}
-	buyer.onMsg = buyer.onMessage
+	buyer.onMsg = func([]byte, msgFields, int64) {} // it only buys
 
 	c.setStage("tokens")
 	if err := c.fetchTokens(ctx, ws, "viewer", nil); err != nil {

@@ -121,12 +121,20 @@ func (w *wconn) onMessage(m []byte, now int64) {
 	f := scanFields(m)
 	switch string(f.typ) {
 	case protocol.TypeReply, protocol.TypePong:
-		id, _ := rawField(m, keyID)
-		if string(id) == w.joinID {
+		// Decoded: a reply's result fields may hold objects with an "id"
+		// of their own (a comment), before the reply's id.
+		var r struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(m, &r) != nil {
+			w.violation("undecodable_reply")
+			return
+		}
+		if r.ID == w.joinID {
 			w.replied = true
 		}
 		w.mu.Lock()
-		ch := w.waiters[string(id)]
+		ch := w.waiters[r.ID]
 		w.mu.Unlock()
 		if ch != nil {
 			select {
