@@ -71,7 +71,6 @@ type chatConn struct {
 	unmatched   int64
 	sampled     bool
 	sampledAt   int64
-	unsampledAt int64
 	reactMsgs   int64
 	reactSum    int64
 	reactTS     [5]int64
@@ -443,7 +442,6 @@ func (cc *chatConn) onMessage(m []byte, f msgFields, now int64) {
 			}
 		case "false":
 			cc.sampled = false
-			cc.unsampledAt = now
 		default:
 			cc.violation("chat_mode_without_sampled")
 		}

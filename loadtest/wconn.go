@@ -49,8 +49,7 @@ type wconn struct {
 	viol    map[string]int64 // under mu
 	n       atomic.Int64     // request ids
 	joinAt  int64            // snapshot received (Unix ns)
-	lastMsg atomic.Int64
-	msgs    atomic.Int64 // messages the scenario's handler got
+	msgs    atomic.Int64     // messages the scenario's handler got
 }
 
 // dialJoin opens the connection, joins the room and waits for the reply
@@ -97,7 +96,6 @@ func (w *wconn) readLoop() {
 	stop := context.AfterFunc(w.ctx, func() { w.ws.CloseNow() })
 	err := readFrames(context.Background(), w.ws, &w.buf, func(frame []byte) {
 		now := time.Now().UnixNano()
-		w.lastMsg.Store(now)
 		for {
 			var m []byte
 			m, frame = nextMessage(frame)
