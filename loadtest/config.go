@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"time"
 )
@@ -14,6 +15,8 @@ const (
 	scenarioViewers   = "viewers"
 	scenarioFlashsale = "flashsale"
 	scenarioStorm     = "storm"
+	scenarioChat      = "chat"
+	scenarioAuction   = "auction"
 )
 
 // Spreads of viewers over rooms.
@@ -56,6 +59,24 @@ type Config struct {
 	BackoffMax      time.Duration `json:"backoff_max"`
 	DialConcurrency int           `json:"dial_concurrency"`
 	RoomPrefix      string        `json:"room_prefix,omitempty"`
+
+	// chat
+	CommentRate  float64       `json:"comment_rate"`
+	ReactionRate float64       `json:"reaction_rate"`
+	StockRate    float64       `json:"stock_rate"`
+	Authors      int           `json:"authors"`
+	Reactors     int           `json:"reactors"`
+	FanoutRate   int           `json:"chat_fanout_rate"`
+	AnnounceIn   time.Duration `json:"announce_within"`
+
+	// auction
+	Bidders     int           `json:"bidders"`
+	Bids        int           `json:"bids"`
+	Extend      time.Duration `json:"extend"`
+	SuddenDeath bool          `json:"sudden_death"`
+	StartPrice  int64         `json:"start_price"`
+	Increment   int64         `json:"increment"`
+	LateBids    int           `json:"late_bids"`
 
 	workerPlan string // hidden: path of a worker plan; not part of a plan
 }
@@ -101,7 +122,7 @@ func parseConfig(args []string, stderr io.Writer) (*Config, error) {
 	c := &Config{URLs: []string{"ws://127.0.0.1:8080"}}
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.Scenario, "scenario", scenarioViewers, "scenario to run: viewers, flashsale or storm")
+	fs.StringVar(&c.Scenario, "scenario", scenarioViewers, "scenario to run: viewers, flashsale, storm, chat or auction")
 	fs.Var(&urlList{urls: &c.URLs}, "url", "node `URL`s (ws://host:port, repeatable or comma-separated); connections go round robin; the HTTP API is the same host over http")
 	fs.IntVar(&c.Rooms, "rooms", 10, "viewers, storm: number of rooms (the tester creates them)")
 	fs.IntVar(&c.Viewers, "viewers", 1000, "viewers, storm: number of viewer connections")
@@ -128,6 +149,20 @@ func parseConfig(args []string, stderr io.Writer) (*Config, error) {
 	fs.DurationVar(&c.BackoffMax, "backoff-max", 5*time.Second, "storm: largest reconnect delay bound")
 	fs.IntVar(&c.DialConcurrency, "dial-concurrency", 256, "connections being opened at once, at most")
 	fs.StringVar(&c.RoomPrefix, "room-prefix", "", "prefix of the room ids the tester creates (default: lt + a random run id)")
+	fs.Float64Var(&c.CommentRate, "comment-rate", 50, "chat: comments per second into the room, in all")
+	fs.Float64Var(&c.ReactionRate, "reaction-rate", 1000, "chat: reactions per second, in all")
+	fs.Float64Var(&c.StockRate, "stock-rate", 20, "chat: stock changes (buys of p1 by one buyer connection) per second")
+	fs.IntVar(&c.Authors, "authors", 0, "chat: viewers that post comments, each at most 1/s as the protocol allows (0: 2 x -comment-rate, at most -viewers)")
+	fs.IntVar(&c.Reactors, "reactors", 0, "chat: viewers that send reactions, each at most 10/s (0: -reaction-rate / 5, at most -viewers)")
+	fs.IntVar(&c.FanoutRate, "chat-fanout-rate", 50, "chat: the nodes' -chat-fanout-rate; above it the tester expects sampling, announced within 1s")
+	fs.DurationVar(&c.AnnounceIn, "announce-within", time.Second, "chat: when sampling is expected, every viewer must be told chat_mode sampled:true this soon after the first comment")
+	fs.IntVar(&c.Bidders, "bidders", 100, "auction: how many of the -viewers connections bid (each its own user)")
+	fs.IntVar(&c.Bids, "bids", 5, "auction: bids per bidder, at times drawn from a curve that peaks in the auction's last seconds")
+	fs.DurationVar(&c.Extend, "extend", 10*time.Second, "auction: the auction's extend_ms (anti-sniping; 0: none)")
+	fs.BoolVar(&c.SuddenDeath, "sudden-death", false, "auction: the auction's sudden_death")
+	fs.Int64Var(&c.StartPrice, "start-price", 1000, "auction: start_price (minor units)")
+	fs.Int64Var(&c.Increment, "increment", 100, "auction: increment (minor units)")
+	fs.IntVar(&c.LateBids, "late-bids", 20, "auction: bids sent just after the auction's end by the server's clock; each must be refused")
 	fs.StringVar(&c.workerPlan, workerPlanFlag, "", "internal: run as a worker of a parent load tester")
 	fs.Usage = func() { usage(fs) }
 	if err := fs.Parse(args); err != nil {
@@ -149,8 +184,10 @@ func (c *Config) validate() error {
 	var errs []error
 	switch c.Scenario {
 	case scenarioViewers, scenarioFlashsale, scenarioStorm:
+	case scenarioChat, scenarioAuction:
+		errs = append(errs, c.validateCrowd()...)
 	default:
-		errs = append(errs, fmt.Errorf("-scenario %q: want viewers, flashsale or storm", c.Scenario))
+		errs = append(errs, fmt.Errorf("-scenario %q: want viewers, flashsale, storm, chat or auction", c.Scenario))
 	}
 	if len(c.URLs) == 0 {
 		errs = append(errs, errors.New("-url: at least one node URL"))
@@ -203,6 +240,70 @@ func (c *Config) validate() error {
 	return errors.Join(errs...)
 }
 
+// validateCrowd checks the flags of the chat and auction scenarios.
+func (c *Config) validateCrowd() []error {
+	var errs []error
+	if c.Workers != 0 || c.Viewers > autoWorkerAbove {
+		errs = append(errs, fmt.Errorf("-scenario %s runs in one process: -workers 0 and at most %d -viewers", c.Scenario, autoWorkerAbove))
+	}
+	if c.Viewers < 1 {
+		errs = append(errs, errors.New("-viewers must be at least 1"))
+	}
+	if c.Scenario == scenarioChat {
+		if c.CommentRate < 0 || c.ReactionRate < 0 || c.StockRate < 0 {
+			errs = append(errs, errors.New("-comment-rate, -reaction-rate and -stock-rate must not be negative"))
+		}
+		if a := c.chatAuthors(); c.CommentRate > float64(a) {
+			errs = append(errs, fmt.Errorf("-comment-rate %g needs at least as many authors (the protocol allows 1 comment/s per user): %d", c.CommentRate, a))
+		}
+		if r := c.chatReactors(); c.ReactionRate > 10*float64(r) {
+			errs = append(errs, fmt.Errorf("-reaction-rate %g needs at least a tenth as many reactors (10/s per user count): %d", c.ReactionRate, r))
+		}
+		if c.FanoutRate < 1 {
+			errs = append(errs, errors.New("-chat-fanout-rate must be at least 1"))
+		}
+		if c.Duration <= 0 {
+			errs = append(errs, errors.New("-duration must be positive"))
+		}
+		return errs
+	}
+	if c.Bidders < 1 || c.Bidders > c.Viewers {
+		errs = append(errs, errors.New("-bidders must be between 1 and -viewers"))
+	}
+	if c.Bids < 1 {
+		errs = append(errs, errors.New("-bids must be at least 1"))
+	}
+	if c.Duration < 5*time.Second || c.Duration > 10*time.Minute {
+		errs = append(errs, errors.New("-duration (the auction's duration_ms) must be 5s to 10m"))
+	}
+	if c.Extend < 0 || c.Extend > time.Minute {
+		errs = append(errs, errors.New("-extend must be 0 to 60s"))
+	}
+	if c.StartPrice < 1 || c.Increment < 1 {
+		errs = append(errs, errors.New("-start-price and -increment must be at least 1"))
+	}
+	if c.LateBids < 0 {
+		errs = append(errs, errors.New("-late-bids must not be negative"))
+	}
+	return errs
+}
+
+// chatAuthors is how many viewers post comments.
+func (c *Config) chatAuthors() int {
+	if c.Authors > 0 {
+		return min(c.Authors, c.Viewers)
+	}
+	return min(c.Viewers, max(1, int(math.Ceil(2*c.CommentRate))))
+}
+
+// chatReactors is how many viewers send reactions.
+func (c *Config) chatReactors() int {
+	if c.Reactors > 0 {
+		return min(c.Reactors, c.Viewers)
+	}
+	return min(c.Viewers, max(1, int(math.Ceil(c.ReactionRate/5))))
+}
+
 func validRoomPrefix(p string) bool {
 	if len(p) > 40 {
 		return false
@@ -250,6 +351,17 @@ and measures them. Scenarios (-scenario):
   storm      N viewers join, stay -duration, then all drop at once and
              reconnect with jittered exponential backoff and join with since.
              Measures the time until every viewer is back and caught up.
+  chat       N viewers in one room; -authors post -comment-rate comments/s,
+             -reactors send -reaction-rate reactions/s, a buyer changes the
+             stock -stock-rate times/s, for -duration. Checks the order and
+             completeness of comments on every connection (sampling above
+             -chat-fanout-rate: announced within 1s, authors get their own),
+             reactions at most 4 messages/s; measures comment delivery.
+  auction    N viewers watch one auction of -duration; -bidders of them bid
+             -bids times each on a curve peaking in the last seconds.
+             Verifies the winner and amount against the bids, monotonic bid
+             updates, no bid accepted after the end (-late-bids), exactly one
+             order; measures bid reply latency and accepted bids/s.
 
 Flags:
 `)

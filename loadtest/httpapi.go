@@ -66,7 +66,7 @@ func (a *api) orders(ctx context.Context, base, token, room string) ([]order, er
 		if err != nil {
 			return all, err
 		}
-		all = append(all, order{Order: o.Order, User: o.User, Product: o.Product, Qty: o.Qty, Price: o.Price, Sale: o.Sale, At: o.At})
+		all = append(all, order{Order: o.Order, User: o.User, Product: o.Product, Qty: o.Qty, Price: o.Price, Sale: o.Sale, Auction: o.Auction, At: o.At})
 	}
 	return all, nil
 }

@@ -79,6 +79,14 @@ type Report struct {
 	ViaSnapshot       int64            `json:"via_snapshot,omitempty"`
 	ViaReplay         int64            `json:"via_replay,omitempty"`
 
+	// chat
+	CommentMS Quantiles   `json:"comment_ms"`
+	Chat      *ChatResult `json:"chat,omitempty"`
+
+	// auction
+	BidMS   Quantiles      `json:"bid_ms"`
+	Auction *AuctionReport `json:"auction,omitempty"`
+
 	SLO      []SLOCheck `json:"slo"`
 	Failures []string   `json:"failures"` // why the run failed, besides SLOs
 	Verdict  string     `json:"verdict"`  // PASS or FAIL
@@ -217,6 +225,21 @@ func (r *Report) printTable(w io.Writer) {
 				f.Orders, f.Units, f.Expected, f.Oversold, f.Duplicates, f.Lost, f.Unacked, f.OverLimit, f.OffSale)
 			row("remaining", "%s", fmtCounts(f.Remaining))
 		}
+	}
+	if f := r.Chat; f != nil {
+		row("comments", "%d accepted (%.1f/s), refused %s", f.Comments, f.CommentsPerSec, fmtCounts(f.CommentErrors))
+		row("comment latency", "%s", lat(r.CommentMS))
+		row("order", "%d of %d connections got every comment; %d out of order, %d duplicates, %d unknown, %d incomplete without sampling",
+			f.Complete, f.Checked, f.OutOfOrder, f.Duplicates, f.Unknown, f.Incomplete)
+		row("sampling", "expected %v; %d connections told sampled (%.0f comments each on average); announced %s; %d late; authors missing own %d (%d comments); creator complete %v",
+			f.SamplingExpected, f.Sampled, f.SampleMean, lat(f.AnnounceMS), f.AnnouncedLate, f.AuthorsMissingOwn, f.OwnMissing, f.CreatorComplete)
+		row("reactions", "%d sent, %d counted by the creator in %d messages (%.2f/s); connections over 4/s: %d",
+			f.ReactionsSent, f.ReactionsCounted, f.ReactionMsgs, f.ReactionMsgsRate, f.ReactionOverRate)
+		row("stock", "%d changes, %.1f stock messages per viewer", f.StockChanges, f.StockMsgsMean)
+		row("messages", "%d received by the viewers", r.Messages)
+	}
+	if a := r.Auction; a != nil {
+		a.printRows(row, lat(r.BidMS))
 	}
 	row("disconnects", "%s", fmtCounts(r.Disconnects))
 	row("errors", "%d %s", r.Errors, fmtCounts(r.ErrorKinds))

@@ -369,6 +369,10 @@ func runScenario(ctx context.Context, cfg *Config, stdout, stderr io.Writer) (*R
 		r, err = c.runRooms(ctx)
 	case scenarioFlashsale:
 		r, err = c.runFlashsale(ctx)
+	case scenarioChat:
+		r, err = c.runChat(ctx)
+	case scenarioAuction:
+		r, err = c.runAuction(ctx)
 	default:
 		err = fmt.Errorf("unknown scenario %q", cfg.Scenario)
 	}

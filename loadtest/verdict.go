@@ -15,6 +15,7 @@ type order struct {
 	Qty     int64   `json:"qty"`
 	Price   int64   `json:"price"`
 	Sale    *string `json:"sale"`
+	Auction *string `json:"auction"`
 	At      int64   `json:"at"`
 }
 
