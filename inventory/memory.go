@@ -71,8 +71,9 @@ type memRoom struct {
 	idem      map[string]idemEntry
 	idemOrder []idemKey // keys oldest first, for expiry
 	lastTick  time.Time
-	log       *orderLog // shared with s.logs once the room is deleted
-	gone      bool      // deleted: operations that found it before answer not_found
+	log       *orderLog    // shared with s.logs once the room is deleted
+	gone      bool         // deleted: operations that found it before answer not_found
+	auc       auctionState // see auction_memory.go
 }
 
 type idemEntry struct {
@@ -121,6 +122,7 @@ func (s *MemoryStore) Close() error {
 	for _, r := range rooms {
 		r.mu.Lock()
 		r.stopTimersLocked()
+		r.stopAuctionTimersLocked()
 		r.mu.Unlock()
 	}
 	return nil
@@ -178,6 +180,7 @@ func (s *MemoryStore) PutRoom(ctx context.Context, id string, spec RoomSpec) (bo
 			s.endSaleLocked(ctx, r, now)
 		}
 	}
+	s.auctionReplacedLocked(ctx, r, now)
 	return false, nil
 }
 
@@ -260,6 +263,7 @@ func (s *MemoryStore) Snapshot(_ context.Context, id string) (protocol.Snapshot,
 		sale := *r.sale
 		snap.Sale = &sale
 	}
+	snap.Auction = r.snapshotAuctionLocked()
 	return snap, nil
 }
 
@@ -348,6 +352,9 @@ func (s *MemoryStore) StartSale(ctx context.Context, id string, spec SaleSpec) (
 	}
 	if _, ok := r.index[spec.Product]; !ok {
 		return protocol.Sale{}, errNoProduct(spec.Product)
+	}
+	if err := s.saleBlockedLocked(ctx, r, spec.Product, now); err != nil {
+		return protocol.Sale{}, err
 	}
 	sale := spec.newSale(uuid.NewString(), now)
 	r.sale = &sale

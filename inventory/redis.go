@@ -57,7 +57,8 @@ func roomScript(name string) *rscript.Script {
 	common := strings.NewReplacer(
 		"$HISTORY", strconv.Itoa(HistorySize),
 		"$TICKER_MS", strconv.FormatInt(TickerInterval.Milliseconds(), 10),
-	).Replace(mustRead("common.lua"))
+		"$AUCTION_RETENTION_MS", strconv.FormatInt(AuctionRetention.Milliseconds(), 10),
+	).Replace(mustRead("common.lua") + "\n" + mustRead("auction_common.lua"))
 	return rscript.New(common + "\n" + mustRead(name))
 }
 
@@ -138,6 +139,9 @@ type RedisStore struct {
 	sales *prometheus.CounterVec
 	rtt   *prometheus.HistogramVec
 	buys  *buyBatcher
+	// auctionNow, when set (by tests only), is the auction scripts' clock
+	// in Unix ms instead of Redis TIME; see auction_redis.go.
+	auctionNow func() int64
 
 	retention time.Duration
 
@@ -280,6 +284,8 @@ func refusal(room, subject string, r scriptReply) error {
 		return errSoldOut()
 	case "banned":
 		return errBanned()
+	case "sale_on_auction":
+		return errSaleOnAuction()
 	case "bad_after":
 		return errBadAfter(subject)
 	}
@@ -345,8 +351,8 @@ func (s *RedisStore) Snapshot(ctx context.Context, room string) (protocol.Snapsh
 	if r.reason != "" {
 		return protocol.Snapshot{}, refusal(room, "", r)
 	}
-	// seq, title, pinned, now, ids, static, stock, ver, sale
-	if len(r.vals) != 9 {
+	// seq, title, pinned, now, ids, static, stock, ver, sale, auction
+	if len(r.vals) != 10 {
 		return protocol.Snapshot{}, fmt.Errorf("inventory: snapshot: malformed reply")
 	}
 	snap := protocol.Snapshot{
@@ -379,6 +385,13 @@ func (s *RedisStore) Snapshot(ctx context.Context, room string) (protocol.Snapsh
 			return protocol.Snapshot{}, fmt.Errorf("inventory: snapshot: sale: %w", err)
 		}
 		snap.Sale = &sale
+	}
+	if aj := str(r.vals, 9); aj != "" {
+		var a protocol.Auction
+		if err := json.Unmarshal([]byte(aj), &a); err != nil {
+			return protocol.Snapshot{}, fmt.Errorf("inventory: snapshot: auction: %w", err)
+		}
+		snap.Auction = &a
 	}
 	return snap, nil
 }
@@ -602,6 +615,10 @@ func parseOrder(e any) (Order, error) {
 			if v != "" {
 				o.Sale = &v
 			}
+		case "auction":
+			if v != "" {
+				o.Auction = &v
+			}
 		case "at":
 			o.At = num(fields, i+1)
 		}
@@ -702,6 +719,9 @@ func (s *RedisStore) pollLoop(every time.Duration) {
 		case <-t.C:
 		}
 		err := s.pollOnce()
+		if err == nil {
+			err = s.pollAuctions()
+		}
 		switch {
 		case err != nil && !failing:
 			s.log.Warn("polling sale transitions failed; retrying", "err", err)

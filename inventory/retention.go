@@ -167,6 +167,8 @@ func (s *MemoryStore) DeleteRoom(ctx context.Context, id string) error {
 	defer r.mu.Unlock()
 	r.gone = true
 	r.stopTimersLocked()
+	r.stopAuctionTimersLocked()
+	r.auc = auctionState{}
 	r.products, r.index, r.versions, r.hist, r.idem, r.idemOrder, r.sale, r.saleUsers = nil, nil, nil, nil, nil, nil, nil, nil
 	s.publish(ctx, id, protocol.VolatileEnvelope(protocol.ClosedKey, protocol.Marshal(protocol.RoomClosed{
 		Type: protocol.TypeRoomClosed, Room: id, TS: protocol.Millis(s.clock.Now()),

@@ -124,6 +124,8 @@ type Order struct {
 	Qty     int64   `json:"qty"`
 	Price   int64   `json:"price"`
 	Sale    *string `json:"sale"`
+	// Auction is the id of the auction the order won, or nil.
+	Auction *string `json:"auction"`
 	At      int64   `json:"at"`
 }
 

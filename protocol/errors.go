@@ -58,6 +58,8 @@ type Error struct {
 	Message      string `json:"message"`
 	Until        int64  `json:"until,omitempty"`
 	RetryAfterMS int64  `json:"retry_after_ms,omitempty"`
+	// MinBid is set on bid_too_low: the least amount the next bid must reach.
+	MinBid int64 `json:"min_bid,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -180,7 +182,7 @@ func HTTPStatus(code string) int {
 		return http.StatusForbidden
 	case CodeNotFound:
 		return http.StatusNotFound
-	case CodeSoldOut, CodeLimitExceeded, CodeSaleNotLive:
+	case CodeSoldOut, CodeLimitExceeded, CodeSaleNotLive, CodeAuctionNotLive, CodeBidTooLow:
 		return http.StatusConflict
 	case CodeBlocked:
 		return http.StatusUnprocessableEntity

@@ -97,7 +97,9 @@ type Snapshot struct {
 	// the last field (room's shared snapshot encoding splices it).
 	Chat     *ChatSettings `json:"chat"`
 	Comments []Comment     `json:"comments"`
-	Viewers  int64         `json:"viewers"`
+	// Auction is the scheduled or live auction, or nil; also before viewers.
+	Auction *Auction `json:"auction"`
+	Viewers int64    `json:"viewers"`
 }
 
 // Event is a sequenced room event (pinned, unpinned, sale, catalog). Only the

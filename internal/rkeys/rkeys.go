@@ -13,10 +13,12 @@
 //	<prefix>{room:<id>}:products ... the other keys of RoomKeys, in order
 //	<prefix>{room:<id>}:req:<uuid>  a creator action's answer, kept a minute
 //	<prefix>{room:<id>}:idem:<n>:<user>:<id>  a purchase's answer
+//	<prefix>{room:<id>}:bid:<n>:<user>:<id>   a bid's answer
 //	<prefix>{room:<id>}:events      pub/sub channel of the room's envelopes
 //	<prefix>{room:<id>}:viewers     hash of node -> viewer count
 //	<prefix>{room:<id>}:chat:<name> the room's chat (package chat)
 //	<prefix>sale-timers             sorted set of pending sale transitions
+//	<prefix>auction-timers          sorted set of pending auction instants
 //	<prefix>dev-token-secret        the development-mode token secret
 //	<prefix>node-mode               the mode the cluster's nodes run in
 //	<prefix>chat:handle-key         the key of users' chat handles
@@ -52,7 +54,10 @@ func (n Names) roomBase(room string) string { return n.prefix + "{room:" + room 
 // roomKeys are the suffixes of a room's keys, in the order in which the
 // room scripts unpack KEYS (inventory/lua/common.lua).
 var roomKeys = []string{"meta", "products", "pinfo", "price", "stock", "ver",
-	"sale", "saleusers", "hist", "orders", "orderidx"}
+	"sale", "saleusers", "hist", "orders", "orderidx",
+	// The current auction (a hash), the ended ones' records by id (a hash)
+	// and their ids by end (a sorted set), see inventory/lua/auction_common.lua.
+	"auction", "auctions", "auctions:ended"}
 
 // RoomKeys are the KEYS of a room script: the room's keys in the order
 // lua/common.lua unpacks them, then the request's own key (Request or
@@ -97,6 +102,17 @@ func (n Names) RoomOfEvents(ch string) (room string, ok bool) {
 
 // Viewers is the hash of a room's viewer counts by node.
 func (n Names) Viewers(room string) string { return n.roomBase(room) + "viewers" }
+
+// BidIdempotency is the key of a bid's answer, one per room, user and
+// request id, apart from purchases' (Idempotency).
+func (n Names) BidIdempotency(room, user, id string) string {
+	return n.roomBase(room) + "bid:" + strconv.Itoa(len(user)) + ":" + user + ":" + id
+}
+
+// AuctionTimers is the sorted set of pending auction instants (a start or
+// an end), "<room>:<auction id>" by instant. It is outside every room's
+// slot.
+func (n Names) AuctionTimers() string { return n.prefix + "auction-timers" }
 
 // SaleTimers is the sorted set of pending sale transitions,
 // "<room>:<sale id>" by instant. It is outside every room's slot.

@@ -10,10 +10,10 @@ import (
 func TestNames(t *testing.T) {
 	n := New("p:")
 	keys := n.RoomKeys("r1", n.Request("r1", "x"))
-	if len(keys) != 12 || keys[0] != "p:{room:r1}:meta" || keys[10] != "p:{room:r1}:orderidx" || keys[11] != "p:{room:r1}:req:x" {
+	if len(keys) != 15 || keys[0] != "p:{room:r1}:meta" || keys[10] != "p:{room:r1}:orderidx" || keys[13] != "p:{room:r1}:auctions:ended" || keys[14] != "p:{room:r1}:req:x" {
 		t.Fatalf("RoomKeys: %q", keys)
 	}
-	all := append(keys, n.Events("r1"), n.Viewers("r1"), n.Idempotency("r1", "a:b", "c"), n.RoomKey("r1", "orders"))
+	all := append(keys, n.Events("r1"), n.Viewers("r1"), n.Idempotency("r1", "a:b", "c"), n.BidIdempotency("r1", "a:b", "c"), n.RoomKey("r1", "orders"))
 	for _, k := range all {
 		if !strings.HasPrefix(k, "p:{room:r1}:") {
 			t.Errorf("%q lacks the room's prefix and hash tag", k)
@@ -22,7 +22,10 @@ func TestNames(t *testing.T) {
 	if a, b := n.Idempotency("r1", "a:b", "c"), n.Idempotency("r1", "a", "b:c"); a == b {
 		t.Errorf("idempotency keys collide: %q", a)
 	}
-	for _, k := range []string{n.SaleTimers(), n.DevSecret(), n.NodeMode()} {
+	if a, b := n.BidIdempotency("r1", "a:b", "c"), n.BidIdempotency("r1", "a", "b:c"); a == b || a == n.Idempotency("r1", "a:b", "c") {
+		t.Errorf("bid idempotency keys collide: %q", a)
+	}
+	for _, k := range []string{n.SaleTimers(), n.AuctionTimers(), n.DevSecret(), n.NodeMode()} {
 		if !strings.HasPrefix(k, "p:") || strings.Contains(k, "{") {
 			t.Errorf("%q: want the prefix and no room tag", k)
 		}

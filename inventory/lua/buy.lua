@@ -13,9 +13,9 @@ if not room_exists() then
 	-- Not remembered: the room may be created later.
 	return result({'!', 'no_room'})
 end
--- A buyer the room's chat banned (KEYS[13], the chat's bans; ARGV[9] the
--- buyer's handle, '' for none). Not remembered: an unban lifts it.
-if ARGV[9] ~= '' and redis.call('SISMEMBER', KEYS[13], ARGV[9]) == 1 then
+-- A buyer the room's chat banned (the last key, the chat's bans; ARGV[9]
+-- the buyer's handle, '' for none). Not remembered: an unban lifts it.
+if ARGV[9] ~= '' and redis.call('SISMEMBER', KEYS[#KEYS], ARGV[9]) == 1 then
 	return result({'!', 'banned'})
 end
 return once(ARGV[8], function()

@@ -12,7 +12,7 @@
 -- string: numbers are formatted here, never by cjson (which would print
 -- 1e+12 style floats).
 local K_META, K_PRODUCTS, K_PINFO, K_PRICE, K_STOCK, K_VER, K_SALE, K_SALEUSERS,
-	K_HIST, K_ORDERS, K_ORDERIDX, K_REQ = unpack(KEYS)
+	K_HIST, K_ORDERS, K_ORDERIDX, K_AUCTION, K_AENDED, K_AENDEDZ, K_REQ = unpack(KEYS)
 local ROOM, CHANNEL = ARGV[1], ARGV[2]
 local HISTORY = $HISTORY
 local TICKER_MS = $TICKER_MS

@@ -37,5 +37,10 @@ return once(ARGV[4], function()
 	if s and redis.call('HEXISTS', K_PINFO, s.product) == 0 then
 		end_sale(s)
 	end
+	-- An auction of a removed product ends unsold: its unit left with it.
+	local a = get_auction()
+	if a and redis.call('HEXISTS', K_PINFO, a.product) == 0 then
+		end_auction(a, true, '')
+	end
 	return {'ok', '0'}
 end)

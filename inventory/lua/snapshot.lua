@@ -1,6 +1,7 @@
 -- snapshot reads the whole room in one step, so it is consistent with its
 -- seq. Answers seq, title, pinned id, time, then the product ids, their
--- static JSON, stock and versions (four lists), and the sale's JSON or "".
+-- static JSON, stock and versions (four lists), the sale's JSON or "", and
+-- the auction's JSON or "".
 if not room_exists() then
 	return result({'!', 'no_room'})
 end
@@ -17,4 +18,9 @@ local sale = ''
 if s then
 	sale = sale_json(s)
 end
-return result({'ok', m[1], m[2] or '', m[3] or '', int(NOW), ids, static, stock, ver, sale})
+local a = get_auction()
+local auction = ''
+if a then
+	auction = auction_json(a, nil)
+end
+return result({'ok', m[1], m[2] or '', m[3] or '', int(NOW), ids, static, stock, ver, sale, auction})

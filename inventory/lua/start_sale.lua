@@ -13,6 +13,12 @@ return once(ARGV[10], function()
 	if redis.call('HEXISTS', K_PINFO, product) == 0 then
 		return {'!', 'no_product'}
 	end
+	-- No sale of a product being auctioned (one past its end but not yet
+	-- ended by a tick is over already: its unit stays held or sold).
+	local a = get_auction()
+	if a and a.product == product and (a.state == 'scheduled' or NOW < a.ends_at) then
+		return {'!', 'sale_on_auction'}
+	end
 	local starts_in = tonumber(ARGV[9])
 	local start = NOW + starts_in
 	local s = {
