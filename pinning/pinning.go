@@ -39,7 +39,7 @@ func New(store Store, reg prometheus.Registerer) *Service {
 		store: store,
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "liveserver_creator_actions_total",
-			Help: "Creator actions (put_room, pin, unpin, sale_start, sale_stop, delete_room) by outcome (ok or an error code).",
+			Help: "Creator actions (put_room, pin, unpin, sale_start, sale_stop, delete_room, auction_start, auction_stop) by outcome (ok or an error code).",
 		}, []string{"action", "outcome"}),
 	}
 	if reg != nil {

@@ -179,3 +179,73 @@ func present(raw json.RawMessage) bool { return len(raw) > 0 && !isNull(raw) }
 
 // Int64Ptr is a pointer to n, for Auction.Current.
 func Int64Ptr(n int64) *int64 { return &n }
+
+// AuctionMsg holds the fields of auction_start (Product is the message's),
+// auction_stop and bid, validated.
+type AuctionMsg struct {
+	AuctionFields
+	Auction string // bid: the auction's id (any string; an unknown one is not_found)
+	Amount  int64  // bid
+	Max     int64  // bid: 0 without a proxy
+}
+
+// rawAuction are the raw fields of the auction messages.
+type rawAuction struct {
+	StartPrice   json.RawMessage `json:"start_price"`
+	Increment    json.RawMessage `json:"increment"`
+	ExtendMS     json.RawMessage `json:"extend_ms"`
+	SuddenDeath  json.RawMessage `json:"sudden_death"`
+	ReservePrice json.RawMessage `json:"reserve_price"`
+	Auction      *string         `json:"auction"`
+	Amount       json.RawMessage `json:"amount"`
+	Max          json.RawMessage `json:"max"`
+}
+
+// validateAuction checks the auction fields of an auction_start or bid
+// (duration_ms and starts_in_ms are the sale's raw fields).
+func (ra *rawAuction) validateAuction(m *ClientMessage, duration, startsIn json.RawMessage) error {
+	var err error
+	switch m.Type {
+	case TypeAuctionStart:
+		m.AuctionFields, err = DecodeAuctionFields(ra.StartPrice, ra.Increment, duration, ra.ExtendMS, ra.SuddenDeath, ra.ReservePrice, startsIn)
+	case TypeBid:
+		if ra.Auction == nil || *ra.Auction == "" {
+			return Errorf(CodeBadRequest, "missing auction")
+		}
+		if len(*ra.Auction) > MaxIDLen {
+			return Errorf(CodeNotFound, "no such auction")
+		}
+		m.AuctionMsg.Auction = *ra.Auction
+		m.Amount, m.Max, err = DecodeBidFields(ra.Amount, ra.Max)
+	}
+	return err
+}
+
+// BidState is the bid message that restates a's leading bid (nil before
+// the first bid), for a client that resumed with a replay of events, which
+// carries no volatile state. Every accepted bid adds one to both bids and
+// v, so v is bids.
+func BidState(room string, ts int64, a *Auction) *Bid {
+	if a == nil || a.Current == nil {
+		return nil
+	}
+	return &Bid{Type: TypeBid, Room: room, TS: ts, Auction: a.ID, Current: *a.Current, Leader: a.Leader, Bids: a.Bids, EndsAt: a.EndsAt, V: a.Bids}
+}
+
+// DecodeBidBody validates the body of POST
+// /api/rooms/{room}/auctions/{auction}/bids exactly as a bid message: its
+// fields id, amount and max, for the room and auction the path names (any
+// type, room or auction in the body is ignored).
+func DecodeBidBody(room, auction string, body []byte) (ClientMessage, error) {
+	var r rawClientMessage
+	if err := json.Unmarshal(body, &r); err != nil {
+		return ClientMessage{}, Errorf(CodeBadRequest, "body is not the expected JSON object: %v", err)
+	}
+	typ := TypeBid
+	r.Type, r.Room, r.Auction = &typ, &room, &auction
+	id, err := decodeID(r.ID)
+	if err != nil {
+		return ClientMessage{}, err
+	}
+	return r.validate(id)
+}

@@ -75,6 +75,7 @@ type ClientMessage struct {
 	StartsInMS   int64
 
 	ChatFields // comment, react and the moderation messages (chat.go)
+	AuctionMsg // auction_start, auction_stop and bid (auction.go)
 }
 
 type rawClientMessage struct {
@@ -91,6 +92,7 @@ type rawClientMessage struct {
 	DurationMS   json.RawMessage `json:"duration_ms"`
 	StartsInMS   json.RawMessage `json:"starts_in_ms"`
 	rawChat
+	rawAuction
 }
 
 // DecodeClient parses and validates one client message. On error it returns
@@ -156,6 +158,12 @@ func (r *rawClientMessage) validate(id string) (ClientMessage, error) {
 		err = firstErr(needID(m), r.room(&m), r.product(&m), r.saleFields(&m))
 	case TypeComment, TypeReact, TypeDeleteComment, TypeMute, TypeUnmute, TypeBan, TypeUnban, TypeChatSettings:
 		err = firstErr(r.room(&m), r.validateChat(&m, r.DurationMS))
+	case TypeAuctionStart:
+		err = firstErr(needID(m), r.room(&m), r.product(&m), r.validateAuction(&m, r.DurationMS, r.StartsInMS))
+	case TypeAuctionStop:
+		err = firstErr(needID(m), r.room(&m))
+	case TypeBid:
+		err = firstErr(needID(m), r.room(&m), r.validateAuction(&m, r.DurationMS, r.StartsInMS))
 	default:
 		err = Errorf(CodeBadRequest, "unknown message type %q", m.Type)
 	}

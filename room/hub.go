@@ -471,8 +471,9 @@ func (h *Hub) completeJoinLocked(r *hubRoom, s *sub, st *joinState, reply []byte
 }
 
 // sendReplayLocked queues the replayed events after since to c, then the
-// current stock of every product (as volatile messages, which the replay
-// does not carry). r.mu and c.mu are held.
+// current stock of every product and the auction's leading bid (as
+// volatile messages, which the replay does not carry). r.mu and c.mu are
+// held.
 func (r *hubRoom) sendReplayLocked(c *Conn, st *joinState) {
 	for _, ev := range st.replay {
 		if ev.Seq > *st.since {
@@ -484,6 +485,9 @@ func (r *hubRoom) sendReplayLocked(c *Conn, st *joinState) {
 		c.sendVolatileOwnLocked(r.id, protocol.StockKey(p.ID), protocol.Marshal(protocol.Stock{
 			Type: protocol.TypeStock, Room: r.id, TS: sn.TS, Product: p.ID, Remaining: p.Remaining, V: p.V,
 		}))
+	}
+	if b := protocol.BidState(r.id, sn.TS, sn.Auction); b != nil {
+		c.sendVolatileOwnLocked(r.id, protocol.BidKey(b.Auction), protocol.Marshal(b))
 	}
 }
 

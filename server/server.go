@@ -182,9 +182,11 @@ type Server struct {
 	pins       *pinning.Service
 	chat       *chatParts
 	metrics    *metrics
-	mux        *http.ServeMux
-	patterns   []string     // every pattern mounted on mux, in order (Routes)
-	handler    http.Handler // mux behind the HTTP API's rate limit
+	// auctionMetrics are the auction's (auction.go).
+	auctionMetrics *auctionMetrics
+	mux            *http.ServeMux
+	patterns       []string     // every pattern mounted on mux, in order (Routes)
+	handler        http.Handler // mux behind the HTTP API's rate limit
 
 	maxTCP       int // the listener's cap (LimitListener)
 	conns        *connLimits
@@ -234,6 +236,7 @@ func New(cfg Config) (*Server, error) {
 	s.metrics = newMetrics(cfg.Registry)
 	s.conns, s.httpLimits = newConnLimits(cfg), newHTTPLimits(cfg)
 	s.registerLimitMetrics(cfg.Registry)
+	s.auctionMetrics = newAuctionMetrics(cfg.Registry)
 	s.pins = pinning.New(s.store, cfg.Registry)
 	s.hub = room.NewHub(room.Config{
 		Source:            roomSource{s.store, s.chat.store},
@@ -414,6 +417,10 @@ func (s *Server) routes() {
 	mux.HandleFunc("POST /api/rooms/{room}/purchases", s.handleBuy)
 	mux.HandleFunc("GET /api/rooms/{room}/orders", s.handleOrders)
 	s.chatRoutes(mux) // chat_http.go
+	mux.HandleFunc("POST /api/rooms/{room}/auctions", s.handleStartAuction)
+	mux.HandleFunc("DELETE /api/rooms/{room}/auctions/current", s.handleStopAuction)
+	mux.HandleFunc("POST /api/rooms/{room}/auctions/{auction}/bids", s.handleBid)
+	mux.HandleFunc("GET /api/rooms/{room}/auctions/{auction}", s.handleGetAuction)
 	mountDemo(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/" {

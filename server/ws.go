@@ -314,6 +314,15 @@ func (ss *session) handle(ctx context.Context, data []byte) {
 			}
 			ss.reply(id, map[string]any{"order": rec.Order, "product": rec.Product, "qty": rec.Qty, "price": rec.Price, "remaining": rec.Remaining})
 		})
+	case protocol.TypeAuctionStart, protocol.TypeAuctionStop, protocol.TypeBid:
+		ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+		fields, err := ss.auctionAction(ctx, m)
+		cancel()
+		if err != nil {
+			ss.fail(id, err)
+			return
+		}
+		ss.reply(id, fields)
 	default:
 		ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 		fields, err := ss.creatorAction(ctx, m)
