@@ -67,7 +67,7 @@ func TestAuthorization(t *testing.T) {
 		t.Fatalf("seq %d after the allowed actions, want 6: refused actions must change nothing", snap.Seq)
 	}
 	want := `
-# HELP liveserver_creator_actions_total Creator actions (put_room, pin, unpin, sale_start, sale_stop, delete_room) by outcome (ok or an error code).
+# HELP liveserver_creator_actions_total Creator actions (put_room, pin, unpin, sale_start, sale_stop, delete_room, auction_start, auction_stop) by outcome (ok or an error code).
 # TYPE liveserver_creator_actions_total counter
 liveserver_creator_actions_total{action="pin",outcome="forbidden"} 3
 liveserver_creator_actions_total{action="pin",outcome="ok"} 2

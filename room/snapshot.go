@@ -21,7 +21,8 @@ import (
 // only bounds a client's clock offset from below, so an older one is
 // harmless. Stock is not covered by seq (purchases change it without an
 // event), so a join given shared bytes also gets a stock message for every
-// product whose version moved since they were encoded.
+// product whose version moved since they were encoded, and bids (no event
+// either) the leading bid as a bid message when the auction's bids moved.
 type snapCache struct {
 	seq     uint64
 	viewers int64
@@ -33,6 +34,7 @@ type snapCache struct {
 	// comment is the id of the last comment in msg: comments are not room
 	// events (they take no seq), so a new one makes the encoding stale.
 	comment string
+	bids    int64 // the bids of the auction in msg
 }
 
 // sendSnapshotLocked queues snap for c, shared when it can be; r.mu and
@@ -53,6 +55,9 @@ func (h *Hub) sendSnapshotLocked(r *hubRoom, c *Conn, snap *protocol.Snapshot) {
 				sc.ids = append(sc.ids, p.ID)
 				sc.vers = append(sc.vers, p.V)
 			}
+			if snap.Auction != nil {
+				sc.bids = snap.Auction.Bids
+			}
 		}
 		c.sendLocked(msg)
 		return
@@ -70,6 +75,9 @@ func (h *Hub) sendSnapshotLocked(r *hubRoom, c *Conn, snap *protocol.Snapshot) {
 				Type: protocol.TypeStock, Room: r.id, TS: snap.TS, Product: p.ID, Remaining: p.Remaining, V: p.V,
 			}))
 		}
+	}
+	if b := protocol.BidState(r.id, snap.TS, snap.Auction); b != nil && b.Bids != sc.bids {
+		c.sendVolatileOwnLocked(r.id, protocol.BidKey(b.Auction), protocol.Marshal(b))
 	}
 }
 
