@@ -25,9 +25,10 @@ func remembered(pe *protocol.Error) bool {
 	return false
 }
 
-// sweepEvery is how often the memory store drops expired purchase answers
-// of every room, so that a room nobody buys in any more does not keep them
-// (a purchase drops its own room's expired answers as well).
+// sweepEvery is how often the memory store drops expired purchase and bid
+// answers (and ended auctions past AuctionRetention) of every room, so that
+// a room nobody buys in any more does not keep them (a purchase or a bid
+// drops its own room's expired ones as well).
 const sweepEvery = time.Minute
 
 // scheduleSweepLocked arms the next sweep; s.mu must be held.
@@ -47,6 +48,7 @@ func (s *MemoryStore) sweep() {
 	for _, r := range rooms {
 		r.mu.Lock()
 		r.expireIdemLocked(s.clock.Now())
+		r.auc.expireLocked(s.clock.Now()) // bid answers and ended auctions
 		r.mu.Unlock()
 	}
 	s.mu.Lock()
