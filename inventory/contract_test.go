@@ -34,7 +34,7 @@ func runContract(t *testing.T, newStore storeFactory) {
 
 var ctx = context.Background()
 
-func mustPut(t *testing.T, s inventory.Store, room string, stock ...int64) {
+func mustPut(t testing.TB, s inventory.Store, room string, stock ...int64) {
 	t.Helper()
 	spec := inventory.RoomSpec{Title: "Room " + room}
 	for i, n := range stock {
