@@ -103,7 +103,7 @@ func TestRedisOutageIsUnavailable(t *testing.T) {
 		t.Fatalf("pin with Redis unreachable: %v, want unavailable", err)
 	}
 	want := `
-# HELP liveserver_creator_actions_total Creator actions (put_room, pin, unpin, sale_start, sale_stop, delete_room) by outcome (ok or an error code).
+# HELP liveserver_creator_actions_total Creator actions (put_room, pin, unpin, sale_start, sale_stop, delete_room, auction_start, auction_stop) by outcome (ok or an error code).
 # TYPE liveserver_creator_actions_total counter
 liveserver_creator_actions_total{action="pin",outcome="unavailable"} 1
 liveserver_creator_actions_total{action="put_room",outcome="ok"} 1
