@@ -101,7 +101,7 @@ type Config struct {
 	TrustedProxies  []netip.Prefix
 	HTTPRatePerIP   float64      // HTTP API requests per second per address (burst twice that); zero: 50
 	HTTPRatePerUser float64      // HTTP API requests per second per user (burst twice that); zero: 10
-	Clock           clock.Clock  // nil: the real clock; drives sales (memory mode only) and token expiry on open connections
+	Clock           clock.Clock  // nil: the real clock; drives sales and auctions (memory mode only) and token expiry on open connections
 	Logger          *slog.Logger // nil: discard
 	// Registry receives the node's metrics and serves /metrics; nil: a new
 	// registry with the Go and process collectors.
