@@ -109,6 +109,16 @@ func TestRedisAuctionAcrossNodes(t *testing.T) {
 	}
 	wg.Wait()
 	end := waitEnded(t, nodes[0], "r1", 15*time.Second)
+	// Never early: the end's time (Redis's) is at or after the last ends_at.
+	for _, env := range roomEvents(t, nodes[0], "r1") {
+		var ev protocol.AuctionEvent
+		if err := json.Unmarshal(env.Msg, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Auction != nil && ev.Auction.State == protocol.SaleEnded && ev.TS < ev.Auction.EndsAt {
+			t.Fatalf("ended at %d, before its ends_at %d", ev.TS, ev.Auction.EndsAt)
+		}
+	}
 	top := int64(100 + (bidders-1)*10)
 	if end.Result == nil || end.Result.Outcome != protocol.OutcomeSold || end.Result.Amount != top || end.Result.Winner.ID != fmt.Sprintf("h%03d", bidders-1) {
 		t.Fatalf("result %+v", end.Result)
