@@ -99,6 +99,9 @@ func (s *MemoryStore) armAuctionLocked(r *memRoom, now time.Time) {
 	cur.stops = []func() bool{s.clock.AfterFunc(time.UnixMilli(due).Sub(now), func() { s.auctionTick(room, auctionID) })}
 }
 
+// auctionTick runs from an auction's timer: it advances the auction if it
+// is still the room's, and re-arms the timer while it has not ended (an
+// extension moved ends_at past this timer).
 func (s *MemoryStore) auctionTick(room, auctionID string) {
 	r, err := s.lockRoom(room)
 	if err != nil {
@@ -135,8 +138,9 @@ func (s *MemoryStore) advanceAuctionLocked(ctx context.Context, r *memRoom, now 
 
 // endAuctionLocked ends the current auction: sold to the leader if the
 // reserve is met (the order is appended here), else unsold and the unit
-// goes back to stock. cancelled is a stop without bids. The product may
-// have left the catalog (a replace): then no unit goes back.
+// goes back to stock. cancelled (a stop without bids, or a replace that
+// removed the product) never sells. A product that left the catalog gets
+// no unit back.
 func (s *MemoryStore) endAuctionLocked(ctx context.Context, r *memRoom, now time.Time, cancelled bool) protocol.Auction {
 	cur := r.auc.cur
 	r.auc.cur = nil
@@ -172,6 +176,7 @@ func (s *MemoryStore) endAuctionLocked(ctx context.Context, r *memRoom, now time
 	return a
 }
 
+// emitAuctionLocked emits the current auction as an auction event.
 func (s *MemoryStore) emitAuctionLocked(ctx context.Context, r *memRoom, now time.Time) {
 	a := r.auc.cur.a
 	s.appendLocked(ctx, r, func(seq uint64, ts int64) []byte {
@@ -324,7 +329,7 @@ func (s *MemoryStore) saleBlockedLocked(ctx context.Context, r *memRoom, product
 	return nil
 }
 
-// replacedLocked ends, unsold, an auction whose product a catalog replace
+// auctionReplacedLocked ends, unsold, an auction whose product a catalog replace
 // removed; the unit went with the product.
 func (s *MemoryStore) auctionReplacedLocked(ctx context.Context, r *memRoom, now time.Time) {
 	if cur := r.auc.cur; cur != nil {
@@ -334,7 +339,8 @@ func (s *MemoryStore) auctionReplacedLocked(ctx context.Context, r *memRoom, now
 	}
 }
 
-// stopAuctionTimersLocked stops the current auction's timer (Close).
+// stopAuctionTimersLocked stops the current auction's timer (Close,
+// DeleteRoom).
 func (r *memRoom) stopAuctionTimersLocked() {
 	if cur := r.auc.cur; cur != nil {
 		for _, stop := range cur.stops {

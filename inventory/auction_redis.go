@@ -43,7 +43,7 @@ func (s *RedisStore) auctionIndex() string { return s.names.AuctionTimers() }
 // timers in s.timers.
 func auctionTimerKey(member string) string { return "auction|" + member }
 
-// now is the auction scripts' clock argument: "" (Redis TIME) unless a
+// nowArg is the auction scripts' clock argument: "" (Redis TIME) unless a
 // test fixed it.
 func (s *RedisStore) nowArg() string {
 	if s.auctionNow == nil {
