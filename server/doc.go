@@ -50,7 +50,8 @@
 //	purchase batcher       inventory.RedisStore, a fixed set           purchases in Redis pipelines; calls each
 //	                       (cluster mode only); ends in the store's    BuyAsync callback, so a WebSocket purchase's
 //	                       Close                                       reply is sent from here
-//	sale timers / poller   the inventory store; end in its Close       sale transitions (start, end)
+//	sale timers / poller   the inventory store; end in its Close       sale transitions (start, end) and auction
+//	                                                                   instants (start, end: the order or the unit back)
 //	mode keeper            the Redis backend (cluster mode); ends in   refreshes the node's mode marker (and the dev
 //	                       the backend's close                         secret) in Redis
 //	reaction tally         chat.NewTally in New; ends in Close, after  flushes the node's reaction counts to the chat
