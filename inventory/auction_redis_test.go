@@ -286,3 +286,46 @@ func TestAuctionEnvelopesMatchAcrossStores(t *testing.T) {
 		}
 	}
 }
+
+// Redis down across the auction's end: when it is back, the end happens
+// once (a bid or a node's poll makes it, whichever comes first), the late
+// bid is refused, and the leader's order is in the log once.
+func TestRedisAuctionEndsAfterOutage(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, redistest.WithAppendOnly())
+	rdb := redistest.NewClient(t, srv.Addr())
+	prefix := uniquePrefix()
+	a1, a2 := newRedisStore(t, rdb, prefix), newRedisStore(t, rdb, prefix)
+	mustPut(t, a1, "r1", 1)
+	a, err := a1.StartAuction(ctx, "r1", inventory.AuctionSpec{Product: "p1", StartPrice: 100, Increment: 10, DurationMS: 5_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	author := protocol.Author{ID: "h", Name: "n", Role: "viewer"}
+	if _, err := a2.Bid(ctx, inventory.BidRequest{Room: "r1", User: "ann", ID: "b", Auction: a.ID, Amount: 100, Author: author}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill()
+	for time.Now().UnixMilli() < a.EndsAt+500 {
+		time.Sleep(50 * time.Millisecond)
+	}
+	srv.Restart()
+	var late error
+	for { // the client reconnects on its own; until then the bid fails as unavailable
+		_, late = a2.Bid(ctx, inventory.BidRequest{Room: "r1", User: "bob", ID: "b", Auction: a.ID, Amount: 500, Author: author})
+		if code(late) != protocol.CodeUnavailable && code(late) != protocol.CodeOverloaded {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	wantCode(t, late, protocol.CodeAuctionNotLive)
+	end := waitEnded(t, a1, "r1", 10*time.Second)
+	if end.Result.Outcome != protocol.OutcomeSold || end.Result.Amount != 100 || end.Bids != 1 {
+		t.Fatalf("ended %+v %+v", end, end.Result)
+	}
+	time.Sleep(500 * time.Millisecond) // a few polls of both nodes more
+	lastEnded(t, a1, "r1")
+	if n := len(allOrders(t, a2, "r1")); n != 1 {
+		t.Fatalf("%d orders", n)
+	}
+}
