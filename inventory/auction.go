@@ -39,7 +39,9 @@ type AuctionSpec struct {
 }
 
 // BidRequest is one bid: User's request ID is its idempotency key. Author
-// is the bidder as broadcasts show it (the leader); Max 0 is no proxy.
+// is the bidder as broadcasts show it (the leader); its ID, the chat handle,
+// lets the store refuse a bidder the room's chat banned in the same step.
+// Max 0 is no proxy.
 type BidRequest struct {
 	Room, User, ID, Auction string
 	Author                  protocol.Author

@@ -225,6 +225,9 @@ func (s *MemoryStore) Bid(ctx context.Context, req BidRequest) (BidReceipt, erro
 		return BidReceipt{}, err
 	}
 	defer r.mu.Unlock()
+	if s.bans != nil && req.Author.ID != "" && s.bans.IsBanned(req.Room, req.Author.ID) {
+		return BidReceipt{}, errBanned() // not remembered: an unban lifts it
+	}
 	now := s.clock.Now()
 	r.auc.expireLocked(now)
 	key := req.User + "\x00" + req.ID

@@ -76,6 +76,8 @@ func auctionRefusal(room, subject string, r scriptReply) error {
 		return errAuctionNotLive(protocol.SaleScheduled)
 	case "bid_too_low":
 		return protocol.BidTooLow(num(r.vals, 0))
+	case "banned":
+		return errBanned()
 	}
 	return refusal(room, subject, r)
 }
@@ -156,8 +158,15 @@ func (s *RedisStore) Bid(ctx context.Context, req BidRequest) (BidReceipt, error
 	if err != nil {
 		return BidReceipt{}, err
 	}
-	r, err := s.run(ctx, "bid", scriptAuctionBid, req.Room, s.names.BidIdempotency(req.Room, req.User, req.ID),
-		s.nowArg(), req.User, req.Auction, req.Amount, req.Max, author, uuid.NewString(), IdempotencyTTL.Milliseconds())
+	// The last key is the chat's set of banned handles of the room (package
+	// chat), in the room's slot; the bidder's handle is its author id.
+	keys := append(s.names.RoomKeys(req.Room, s.names.BidIdempotency(req.Room, req.User, req.ID)), s.names.ChatKey(req.Room, "bans"))
+	argv := []any{req.Room, s.names.Events(req.Room),
+		s.nowArg(), req.User, req.Auction, req.Amount, req.Max, author, uuid.NewString(), IdempotencyTTL.Milliseconds(), req.Author.ID}
+	start := time.Now()
+	v, err := scriptAuctionBid.For(s.rdb).Run(ctx, s.rdb, keys, argv...).Slice()
+	s.observe("bid", start)
+	r, err := s.reply(ctx, "bid", v, err)
 	if err != nil {
 		return BidReceipt{}, err
 	}

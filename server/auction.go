@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/liveserver/liveserver/auth"
-	"github.com/liveserver/liveserver/chat"
 	"github.com/liveserver/liveserver/inventory"
 	"github.com/liveserver/liveserver/protocol"
 )
@@ -52,39 +50,16 @@ func (s *Server) bidOnce(ctx context.Context, who auth.Identity, room, id, aucti
 	if who.CanControl(room) {
 		return inventory.BidReceipt{}, protocol.Errorf(protocol.CodeForbidden, "the room's creator cannot bid in its auctions")
 	}
-	if err := s.refuseBannedBidder(ctx, who, room); err != nil {
-		return inventory.BidReceipt{}, err
-	}
 	st, err := s.auctionStore()
 	if err != nil {
 		return inventory.BidReceipt{}, err
 	}
+	// The bidder shows as its chat author (the room's handle, the token's
+	// name); the store refuses a handle the room's chat banned, in the bid's
+	// own atomic step.
 	return st.Bid(ctx, inventory.BidRequest{Room: room, User: who.User, ID: id, Auction: auction, Amount: amount, Max: max,
-		Author: s.bidderAuthor(who, room)})
+		Author: s.author(who, room)})
 }
-
-// refuseBannedBidder is the hook for "a banned user gets banned": it must
-// answer protocol.CodeBanned for a user the room's chat moderation banned.
-// The chat's ban state is not wired into this node yet (the chat wiring
-// lands separately), so for now it refuses nobody.
-func (s *Server) refuseBannedBidder(ctx context.Context, who auth.Identity, room string) error {
-	return nil
-}
-
-// bidderAuthor is the bidder as the auction shows it (the leader, the
-// winner). Until the chat wiring gives the node the cluster's handle key
-// and the token's name claim, the handle comes from a key of this process
-// (an auction stores its leader's author as it was made, so every viewer
-// still sees the same) and the name is the masked label.
-func (s *Server) bidderAuthor(who auth.Identity, room string) protocol.Author {
-	a := auctionHandles().Author(room, who.User, "", chat.RoleViewer)
-	return protocol.Author{ID: a.ID, Name: a.Name, Role: a.Role}
-}
-
-var auctionHandles = sync.OnceValue(func() *chat.Handles {
-	h, _ := chat.NewHandles(chat.RandomKey()) // a key of the right length never fails
-	return h
-})
 
 type auctionMetrics struct {
 	bids *prometheus.CounterVec

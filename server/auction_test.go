@@ -358,3 +358,56 @@ func TestClusterAuction(t *testing.T) {
 		t.Fatalf("remaining %v: the unit was sold", p["remaining"])
 	}
 }
+
+// A user the room's moderation banned (by the handle its bids showed) gets
+// banned on its next bid, in memory and on Redis, and nothing changes; an
+// unban lets it bid again.
+func TestAuctionBannedBidder(t *testing.T) {
+	srv := redistest.Start(t)
+	for _, mode := range []string{"memory", "redis"} {
+		t.Run(mode, func(t *testing.T) {
+			cfg := server.Config{}
+			if mode == "redis" {
+				cfg = server.Config{RedisURL: srv.URL(), JWTSecret: clusterSecret, RedisKeyPrefix: "ban-" + mode + ":"}
+			}
+			n := startNode(t, cfg)
+			tok := func(sub, role string, rooms ...string) string {
+				if mode == "redis" {
+					return clusterToken(t, sub, role, rooms...)
+				}
+				return n.token(t, sub, role, rooms...)
+			}
+			creator := tok("cara", "creator", "b1")
+			n.putRoom(t, creator, "b1", 1)
+			var started msg
+			if st := n.do(t, "POST", "/api/rooms/b1/auctions", creator, msg{"product": "p1", "start_price": 10, "increment": 1, "duration_ms": 60000}, &started); st != 201 {
+				t.Fatalf("start: %d %v", st, started)
+			}
+			id, _ := auctionOf(started)["id"].(string)
+			ann := tok("ann", "viewer")
+			var r msg
+			if st := n.do(t, "POST", "/api/rooms/b1/auctions/"+id+"/bids", ann, msg{"id": "1", "amount": 10}, &r); st != 200 {
+				t.Fatalf("bid: %d %v", st, r)
+			}
+			var got msg
+			n.do(t, "GET", "/api/rooms/b1/auctions/"+id, "", nil, &got)
+			handle, _ := auctionOf(got)["leader"].(map[string]any)["id"].(string)
+			if st := n.do(t, "PUT", "/api/rooms/b1/bans/"+handle, creator, nil, &r); st != 200 {
+				t.Fatalf("ban: %d %v", st, r)
+			}
+			if st := n.do(t, "POST", "/api/rooms/b1/auctions/"+id+"/bids", ann, msg{"id": "2", "amount": 20}, &r); st != 403 || errCode(r) != "banned" {
+				t.Fatalf("banned bid: %d %v", st, r)
+			}
+			n.do(t, "GET", "/api/rooms/b1/auctions/"+id, "", nil, &got)
+			if num(auctionOf(got)["bids"]) != 1 || num(auctionOf(got)["current"]) != 10 {
+				t.Fatalf("a banned bid changed the auction: %v", auctionOf(got))
+			}
+			if st := n.do(t, "DELETE", "/api/rooms/b1/bans/"+handle, creator, nil, &r); st != 200 {
+				t.Fatalf("unban: %d %v", st, r)
+			}
+			if st := n.do(t, "POST", "/api/rooms/b1/auctions/"+id+"/bids", ann, msg{"id": "2", "amount": 20}, &r); st != 200 || num(r["current"]) != 20 {
+				t.Fatalf("bid after the unban: %d %v", st, r)
+			}
+		})
+	}
+}

@@ -2,11 +2,17 @@
 -- the clock, the minimum, the proxies, the extension and the bid message.
 -- K_REQ is the idempotency key of the room, user and request id. ARGV:
 -- now ("" = TIME), user, auction id, amount, max (0: none), the bidder's
--- author JSON, an order id (for an end that fell due), idempotency ttl.
--- Answers the bidder's amount, leading ("1"/"0"), current and ends_at.
+-- author JSON, an order id (for an end that fell due), idempotency ttl,
+-- the bidder's chat handle ('' for none). The last key is the room chat's
+-- set of banned handles. Answers the bidder's amount, leading ("1"/"0"),
+-- current and ends_at.
 set_now(ARGV[3])
 if not room_exists() then
 	return result({'!', 'no_room'})
+end
+-- A bidder the room's chat banned. Not remembered: an unban lifts it.
+if ARGV[11] ~= '' and redis.call('SISMEMBER', KEYS[#KEYS], ARGV[11]) == 1 then
+	return result({'!', 'banned'})
 end
 local prev = redis.call('GET', K_REQ)
 if prev then
