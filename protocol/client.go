@@ -43,6 +43,10 @@ func ClientTypes() []string {
 		TypeBan,
 		TypeUnban,
 		TypeChatSettings,
+		// The auction's (auction.go).
+		TypeAuctionStart,
+		TypeAuctionStop,
+		TypeBid,
 	}
 }
 

@@ -48,6 +48,9 @@ func ServerTypes() []string {
 		TypeChatMode,
 		TypeCommentDeleted,
 		TypeChat,
+		// The auction's (auction.go).
+		TypeAuction,
+		TypeBid,
 	}
 }
 
