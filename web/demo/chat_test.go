@@ -185,7 +185,9 @@ func TestBrowserChat(t *testing.T) {
 	alice.wait("composer closed", `document.querySelector('[data-testid="composer"]').dataset.state === 'closed' &&
 		document.querySelector('[data-testid="comment-send"]').disabled`, 5*time.Second, nil)
 	var closed commentOutcome
-	alice.eval(`liveDemo.client.comment('demo', 'let me in').then(() => ({ok: true}), (e) => ({ok: false, code: e.code}))`, &closed)
+	alice.eval(`liveDemo.client.comment('demo', 'let me in').then(() => ({ok: true}), (e) => ({ok: false, code: e.code}))
+		.then((r) => { window.__closed = r; }), true`, nil)
+	alice.wait("closed chat answer", `window.__closed`, 5*time.Second, &closed)
 	if closed.OK || closed.Code != "chat_closed" {
 		t.Errorf("alice: a comment with the chat closed answered %+v, want chat_closed", closed)
 	}

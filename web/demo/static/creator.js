@@ -561,7 +561,8 @@ function modButton(label, testid, cls, onClick) {
   b.className = `btn ${cls || ''}`;
   b.textContent = label;
   b.dataset.testid = testid;
-  b.addEventListener('click', () => onClick(b));
+  // act() disables the button while the request runs; it is usable again after.
+  b.addEventListener('click', () => Promise.resolve(onClick(b)).finally(() => (b.disabled = false)));
   return b;
 }
 
