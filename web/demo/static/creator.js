@@ -783,6 +783,8 @@ function renderAuctionPanel() {
   const active = a && (a.state === 'live' || a.state === 'scheduled');
   if (!aEl.stop.classList.contains('busy')) aEl.stop.disabled = !active || (a.bids > 0 && a.state === 'live') || client.state !== 'live';
   aEl.stop.title = active && a.bids > 0 ? 'An auction with bids cannot be cancelled' : '';
+  // One auction at a time per room: the form waits for the current one to end.
+  if (!aEl.submit.classList.contains('busy')) aEl.submit.disabled = !!active || client.state !== 'live';
   const ids = [...room.products.keys()];
   const have = [...aEl.product.options].map((o) => o.value).join(',');
   if (have !== ids.join(',')) {
@@ -874,9 +876,7 @@ aEl.form.addEventListener('submit', (ev) => {
     return;
   }
   const p = room.products.get(spec.product);
-  act(`Start auction of ${p.name}`, aEl.submit, () => client.auctionStart(roomId, spec)).then(() => {
-    aEl.submit.disabled = false;
-  });
+  act(`Start auction of ${p.name}`, aEl.submit, () => client.auctionStart(roomId, spec));
 });
 aEl.stop.addEventListener('click', () => act('Cancel auction', aEl.stop, () => client.auctionStop(roomId)));
 

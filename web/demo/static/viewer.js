@@ -671,7 +671,8 @@ function onReactions({ counts }) {
 
 let bidAttempt = null; // {id, auction, amount, max} not yet answered
 const myLead = new Map(); // auction id -> {handle, leadAt}: who we are in it, learned from a leading reply
-let shownAuction = { id: null, endsAt: 0, endedAt: 0 };
+let shownAuction = { id: null, endsAt: 0, endedAt: 0, extendedAt: 0 };
+const EXTENDED_SHOWN_MS = 4000; // how long the "+Ns" badge stays after an extension
 
 function auctionMoney(a, minor) {
   const p = room.products.get(a.product);
@@ -705,19 +706,20 @@ function renderAuction() {
     el.auction.dataset.state = 'none';
     return;
   }
-  if (a.id !== shownAuction.id) shownAuction = { id: a.id, endsAt: a.ends_at, endedAt: 0 };
+  if (a.id !== shownAuction.id) shownAuction = { id: a.id, endsAt: a.ends_at, endedAt: 0, extendedAt: 0 };
   if (a.state === 'live' && a.ends_at > shownAuction.endsAt) {
     // Anti-sniping: a late bid moved the end.
     const secs = Math.round((a.ends_at - shownAuction.endsAt) / 1000);
     demo.auctionExtensions++;
     el.auctionExtended.textContent = secs > 0 ? `+${secs}s` : 'extended';
-    el.auctionExtended.hidden = false;
+    shownAuction.extendedAt = performance.now();
     el.auctionExtended.classList.remove('flash');
     void el.auctionExtended.offsetWidth;
     el.auctionExtended.classList.add('flash');
     el.auction.dataset.extended = String(demo.auctionExtensions);
   }
   shownAuction.endsAt = Math.max(shownAuction.endsAt, a.ends_at);
+  el.auctionExtended.hidden = a.state !== 'live' || !shownAuction.extendedAt || performance.now() - shownAuction.extendedAt > EXTENDED_SHOWN_MS;
   if (a.state === 'ended') {
     if (!shownAuction.endedAt) shownAuction.endedAt = performance.now();
     if (performance.now() - shownAuction.endedAt > 10000) {
