@@ -876,6 +876,7 @@ function renderAll() {
 client.on('state', (d) => {
   syncDemo();
   renderConn(d);
+  renderChat(); // a new connection forgets the sampling notice until told again
 });
 client.on('change', renderAll);
 client.on('purchase', addTicker);
