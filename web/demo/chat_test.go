@@ -2,6 +2,7 @@ package demo_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -208,4 +209,43 @@ func TestBrowserChat(t *testing.T) {
 			t.Errorf("%s:%s", tb.name, e)
 		}
 	}
+}
+
+// TestBrowserChatSampled: with -chat-fanout-rate 1, three quick comments
+// from Alice put the room's chat into sampling. Bob's page says that he
+// sees a sample (chat_mode) and the notice goes away when the comments
+// slow down; Alice always sees her own comments.
+func TestBrowserChatSampled(t *testing.T) {
+	ts := startServer(t, server.Config{SeedDemo: true, MsgRate: -1, ChatFanoutRate: 1})
+	b := browser(t, 60*time.Second)
+	alice := openPage(t, b, "alice", ts.URL+"/demo/?room=demo&name=Alice", 420, 900)
+	bob := openPage(t, b, "bob", ts.URL+"/demo/?room=demo&name=Bob", 420, 900, chromedp.WithNewBrowserContext())
+
+	bob.wait("no notice", `document.querySelector('[data-testid="chat-mode"]').hidden`, time.Second, nil)
+	var ids []string
+	for _, text := range []string{"one", "two", "three"} {
+		o := alice.comment(text)
+		if !o.OK {
+			t.Fatalf("alice: comment %q refused: %+v", text, o)
+		}
+		ids = append(ids, o.ID)
+	}
+	bob.wait("sampling notice", `liveDemo.chatMode.sampled && !document.querySelector('[data-testid="chat-mode"]').hidden &&
+		document.querySelector('[data-testid="chat-mode"]').textContent.includes('sample')`, 5*time.Second, nil)
+	alice.wait("own comments, all of them", fmt.Sprintf(`%s.every((id) => liveDemo.comments.some((c) => c.id === id))`, jsonString(t, ids)), 5*time.Second, nil)
+	bob.wait("notice gone when the chat slows down", `!liveDemo.chatMode.sampled && document.querySelector('[data-testid="chat-mode"]').hidden`, 10*time.Second, nil)
+	for _, tb := range []*tab{alice, bob} {
+		if e := tb.errors(); e != "" {
+			t.Errorf("%s:%s", tb.name, e)
+		}
+	}
+}
+
+func jsonString(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
