@@ -75,6 +75,16 @@ func TestBrowserAuction(t *testing.T) {
 	creator := openPage(t, b, "creator", ts.URL+"/demo/creator.html?room=demo", 1280, 1100)
 	viewers := []*tab{alice, bob}
 
+	// A little chat for the screenshots.
+	for _, c := range []struct {
+		tb   *tab
+		text string
+	}{{alice, "Is the tote up next?"}, {bob, "I want that tote!"}} {
+		if o := c.tb.comment(c.text); !o.OK {
+			t.Fatalf("%s: comment refused: %+v", c.tb.name, o)
+		}
+	}
+
 	var stock0 int64
 	creator.wait("stock of p1", `typeof liveDemo.stock.p1 === 'number' && liveDemo.stock.p1`, 5*time.Second, &stock0)
 
