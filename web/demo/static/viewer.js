@@ -523,6 +523,7 @@ function renderComments() {
     li.classList.toggle('mine', !!demo.myHandle && c.author && c.author.id === demo.myHandle);
     if (el.comments.children[i] !== li) el.comments.insertBefore(li, el.comments.children[i] || null);
   });
+  el.comments.classList.toggle('overflow', el.comments.scrollHeight > el.comments.clientHeight);
 }
 
 function renderChat() {
