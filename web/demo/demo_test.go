@@ -1017,6 +1017,21 @@ func TestBrowserCluster(t *testing.T) {
 		t.Errorf("node 3: %d orders, want 1", n)
 	}
 
+	// The chat is the cluster's too: a comment posted on node 2 reaches the
+	// viewer on node 3 and the console on node 1, and the creator's
+	// deletion on node 1 removes it on both viewers' screens.
+	c := viewer2.comment("Hello from node 2")
+	if !c.OK {
+		t.Fatalf("viewer@node2: comment refused: %+v", c)
+	}
+	onScreen := fmt.Sprintf(`document.querySelector('[data-testid="comments"] li[data-comment-id=%q]')`, c.ID)
+	viewer3.wait("comment from node 2", onScreen+` !== null && `+onScreen+`.textContent.includes('Hello from node 2')`, 5*time.Second, nil)
+	creator.wait("comment in the console", fmt.Sprintf(`document.querySelector('[data-testid="delete-%s"]') !== null`, c.ID), 5*time.Second, nil)
+	creator.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`[data-testid="delete-%s"]`, c.ID))))
+	for _, tb := range viewers {
+		tb.wait("comment deleted", onScreen+` === null && liveDemo.comments.length === 0`, 5*time.Second, nil)
+	}
+
 	for _, tb := range all {
 		if e := tb.errors(); e != "" {
 			t.Errorf("%s:%s", tb.name, e)

@@ -61,6 +61,13 @@ export declare const ErrorCode: Readonly<{
   Overloaded: 'overloaded';
   Internal: 'internal';
   TokenExpired: 'token_expired';
+  Muted: 'muted';
+  Banned: 'banned';
+  SlowMode: 'slow_mode';
+  Blocked: 'blocked';
+  ChatClosed: 'chat_closed';
+  AuctionNotLive: 'auction_not_live';
+  BidTooLow: 'bid_too_low';
   Timeout: 'timeout';
   Disconnected: 'disconnected';
   Closed: 'closed';
@@ -593,6 +600,8 @@ export interface LiveClientOptions {
   refreshStock?: boolean;
   /** ms before the token's exp to refresh it (at most half its remaining life); default 30000. */
   refreshBefore?: number;
+  /** Comments kept per room (room.comments); default 200. */
+  maxComments?: number;
 }
 
 export type ConnectionState = 'idle' | 'connecting' | 'authenticating' | 'joining' | 'live' | 'reconnecting' | 'closed';
@@ -615,6 +624,33 @@ export interface RoomState {
   stock: Map<string, { remaining: number; v: number }>;
   /** The error of the last failed join. */
   error: LiveError | null;
+  // version 1.1
+  /** The chat's settings and announcement (snapshot, `chat` events). */
+  chat: ChatSettings;
+  /** Visible comments, oldest first, in id order, each once; the deleted ones removed. */
+  comments: Comment[];
+  /** Ids of comments moderation removed (bounded): a late copy stays out. */
+  deleted: Set<string>;
+  /** Whether this connection gets a sample of the room's comments (`chat_mode`). */
+  chatMode: { sampled: boolean; rate: number };
+  /** The counts of the last `reactions` message. */
+  reactions: Partial<Record<ReactionKind, number>>;
+  /** The scheduled or live auction; an ended one is kept until the next snapshot. */
+  auction: Auction | null;
+  /** The `bid` message with the highest v seen for the current auction. */
+  bid: LeadingBid | null;
+  /** A ban took this connection out of the room. */
+  banned: boolean;
+}
+
+/** The leading bid of an auction, as the `bid` message with the highest v gave it. */
+export interface LeadingBid {
+  auction: string;
+  current: number;
+  leader: Author | null;
+  bids: number;
+  ends_at: UnixMillis;
+  v: number;
 }
 
 /** The detail of each event, by event name. */
@@ -632,9 +668,21 @@ export interface LiveClientEventMap {
   joined: { room: RoomState };
   joinerror: { room: RoomState; error: LiveError };
   clock: { offset: number | null; rtt: number | null };
-  servererror: { code: string; message: string };
-  /** Every message received, including those of version 1.1 the client does not apply itself. */
+  /** An `error` message; `room` is set when a ban took the connection out of that room. */
+  servererror: { code: string; message: string; room?: RoomId };
+  /** Every message received. */
   message: { msg: ServerMessage };
+  // version 1.1
+  /** A new comment (once per id), already in room.comments. */
+  comment: { room: RoomState; comment: Comment };
+  comment_deleted: { room: RoomState; msg: ServerCommentDeleted; ids: string[] };
+  chat: { room: RoomState; msg: ServerChat };
+  chat_mode: { room: RoomState; sampled: boolean; rate: number };
+  reactions: { room: RoomState; counts: Partial<Record<ReactionKind, number>> };
+  auction: { room: RoomState; msg: ServerAuctionEvent };
+  /** Only when applied (a higher v). */
+  bid: { room: RoomState } & LeadingBid;
+  banned: { room: RoomState };
 }
 
 /** A failed request: `code` is the server's error code or the client's own. */
@@ -644,6 +692,12 @@ export declare class LiveError extends Error {
   code: ErrorCodeValue;
   /** The server's reply, with its error's extra fields (retry_after_ms, until, min_bid). */
   reply: ServerReplyError | null;
+  /** retry_after_ms (rate_limited, slow_mode, overloaded), else null. */
+  retryAfterMs: number | null;
+  /** until (muted): Unix ms of the server's clock, else null. */
+  until: number | null;
+  /** min_bid (bid_too_low), else null. */
+  minBid: number | null;
 }
 
 /** Estimates serverClock - localClock from message `ts` and ping round trips. */
@@ -707,6 +761,37 @@ export declare class LiveClient extends EventTarget {
   saleStop(room: RoomId, opts?: RequestOptions): Promise<ServerReplyOk<SaleResult>>;
   /** The token used on the current connection (for HTTP API calls). */
   getToken(): Promise<string | null>;
+
+  // version 1.1: chat and moderation
+  /** Posts a comment to a room joined on this connection; never resent. */
+  comment(room: RoomId, text: string, opts?: RequestOptions): Promise<ServerReplyOk<CommentResult>>;
+  /** Counts a reaction: without ack, sent without an id (true when sent); with ack, a request. */
+  react(room: RoomId, kind: ReactionKind, opts?: { ack?: false }): boolean;
+  react(room: RoomId, kind: ReactionKind, opts: RequestOptions & { ack: true }): Promise<ServerReplyOk<RoomResult>>;
+  deleteComment(room: RoomId, comment: string, opts?: RequestOptions): Promise<ServerReplyOk<{ room: RoomId; comment: string }>>;
+  /** durationMs: 1 s to 24 h; purge also removes the author's recent comments. */
+  mute(room: RoomId, user: string, durationMs: number, opts?: RequestOptions & { purge?: boolean }): Promise<ServerReplyOk<{ room: RoomId; user: string; until: UnixMillis }>>;
+  unmute(room: RoomId, user: string, opts?: RequestOptions): Promise<ServerReplyOk<{ room: RoomId; user: string }>>;
+  ban(room: RoomId, user: string, opts?: RequestOptions): Promise<ServerReplyOk<{ room: RoomId; user: string }>>;
+  unban(room: RoomId, user: string, opts?: RequestOptions): Promise<ServerReplyOk<{ room: RoomId; user: string }>>;
+  chatSettings(
+    room: RoomId,
+    settings: { enabled?: boolean; slow_mode_ms?: number; announcement?: string | null },
+    opts?: RequestOptions,
+  ): Promise<ServerReplyOk<{ room: RoomId; chat: ChatSettings }>>;
+  /** GET /api/rooms/{room}/chat/blocklist. */
+  blockList(room: RoomId): Promise<string[]>;
+  /** PUT /api/rooms/{room}/chat/blocklist: at most 200 terms of 1 to 50 characters. */
+  setBlockList(room: RoomId, terms: string[]): Promise<string[]>;
+  // version 1.1: auctions
+  auctionStart(room: RoomId, auction: AuctionSpec, opts?: RequestOptions): Promise<ServerReplyOk<AuctionStartResult>>;
+  auctionStop(room: RoomId, opts?: RequestOptions): Promise<ServerReplyOk<AuctionStartResult>>;
+  /** Bids (a proxy bid up to max); the same id again gets the first answer, and it is resent after a reconnect. */
+  bid(bid: { room: RoomId; auction: string; amount: number; max?: number | null; id?: string }, opts?: RequestOptions): Promise<ServerReplyOk<BidResult>>;
+  /** The least amount the next bid on the room's live auction must reach, or null. */
+  nextBid(roomId: RoomId): number | null;
+  /** Calls the HTTP API with this client's token; rejects with a LiveError of the answer's code. */
+  http<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<T>;
 }
 
 /** A random UUID (v4), also outside secure contexts. */
@@ -722,4 +807,4 @@ export declare function tokenFromFragment(): string | null;
 /** A user id kept for the life of this browser tab. */
 export declare function stickySub(key: string, prefix: string): string;
 /** A development-mode token provider (POST /dev/token); null (anonymous) on a production node. */
-export declare function devTokenProvider(opts?: { role?: Role; rooms?: RoomId[]; sub?: string; endpoint?: string }): TokenProvider;
+export declare function devTokenProvider(opts?: { role?: Role; rooms?: RoomId[]; sub?: string; name?: string; endpoint?: string }): TokenProvider;

@@ -149,6 +149,46 @@ export async function host(): Promise<void> {
   await client.request({ type: 'mute', room: 'spring', user: 'h-123', duration_ms: 60_000, purge: true });
 }
 
+// The chat, moderation and auctions through the client's calls: the room's
+// state (comments, chat, auction) is kept up to date by the client.
+client.on('comment', ({ comment }) => console.log(`${comment.author.name}: ${comment.text}`));
+client.on('comment_deleted', ({ ids }) => console.log(`removed ${ids.join(', ')}`));
+client.on('bid', ({ current, leader, v }) => console.log(`${leader?.name ?? '?'} leads at ${current} (v${v})`));
+client.on('banned', ({ room: r }) => console.log(`banned from ${r.id}`));
+export async function chat(text: string): Promise<void> {
+  try {
+    const { comment } = await client.comment(room.id, text);
+    console.log(`posted ${comment.id}; ${room.comments.length} on screen; chat ${room.chat.enabled ? 'open' : 'closed'}`);
+  } catch (e) {
+    if (!(e instanceof LiveError)) throw e;
+    if (e.code === ErrorCode.SlowMode || e.code === ErrorCode.RateLimited) console.log(`wait ${e.retryAfterMs ?? 1000} ms`);
+    else if (e.code === ErrorCode.Muted) console.log(`muted for ${(e.until ?? 0) - client.serverNow()} ms`);
+    else console.log(e.code);
+  }
+  const sent: boolean = client.react(room.id, 'heart');
+  const acked = await client.react(room.id, 'fire', { ack: true });
+  console.log(sent, acked.room);
+}
+export async function moderate(handle: string, commentId: string): Promise<void> {
+  await client.deleteComment(room.id, commentId);
+  const { until } = await client.mute(room.id, handle, 60_000, { purge: true });
+  console.log(`muted until ${until}`);
+  await client.ban(room.id, handle);
+  await client.chatSettings(room.id, { slow_mode_ms: 10_000, announcement: null });
+  console.log(await client.setBlockList(room.id, ['spam']));
+}
+export async function auction(): Promise<void> {
+  const { auction: a } = await client.auctionStart(room.id, { product: 'tote', start_price: 1000, increment: 100, duration_ms: 30_000 });
+  const amount = client.nextBid(room.id) ?? a.start_price;
+  try {
+    const r = await client.bid({ room: room.id, auction: a.id, amount, max: amount * 2 });
+    console.log(r.leading ? `leading at ${r.current}` : 'outbid by a proxy');
+  } catch (e) {
+    if (e instanceof LiveError && e.code === ErrorCode.BidTooLow) console.log(`bid at least ${e.minBid ?? '?'}`);
+  }
+  console.log(room.auction?.current, room.bid?.v);
+}
+
 // The HTTP API with the same types.
 export async function orders(token: string): Promise<number> {
   let after: string | null = null;
@@ -178,4 +218,8 @@ const badReact: ClientMessage = { type: 'react', room: 'spring', kind: 'thumbs' 
 void client.saleStart('spring', { product: 'tote', price: 1, per_user_limit: 1, duration_ms: 1000 });
 // @ts-expect-error: join is not a request (use client.join)
 void client.request({ type: 'join', room: 'spring' });
+// @ts-expect-error: not a reaction kind
+client.react('spring', 'thumbs');
+// @ts-expect-error: a bid needs its auction
+void client.bid({ room: 'spring', amount: 100 });
 console.log(badReact);

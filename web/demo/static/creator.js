@@ -128,6 +128,18 @@ function describeReply(reply) {
     const at = new Date(s.state === 'scheduled' ? s.starts_at : s.ends_at).toLocaleTimeString([], { hour12: false });
     return `sale ${String(s.id).slice(0, 8)} · ${s.state} · ${s.quantity} × ${money} · ${s.state === 'scheduled' ? 'starts' : 'ends'} ${at}`;
   }
+  if (reply.auction && typeof reply.auction === 'object') {
+    const a = reply.auction;
+    const p = room.products.get(a.product);
+    const money = formatMoney(a.start_price, p ? p.currency : 'USD');
+    return `auction ${String(a.id).slice(0, 8)} · ${a.state} · from ${money}${a.result ? ` · ${a.result.outcome}` : ''}`;
+  }
+  if (Array.isArray(reply)) return reply.length ? reply.join(', ') : 'empty';
+  if (typeof reply.until === 'number') return `until ${new Date(reply.until - (client.clockOffset || 0)).toLocaleTimeString([], { hour12: false })}`;
+  if (reply.chat && typeof reply.chat === 'object') {
+    const c = reply.chat;
+    return `chat ${c.enabled ? 'open' : 'closed'} · slow mode ${c.slow_mode_ms ? `${c.slow_mode_ms / 1000}s` : 'off'} · ${c.announcement ? `“${c.announcement}”` : 'no announcement'}`;
+  }
   const rest = Object.entries(reply).filter(([k]) => !['type', 'id', 'ok', 'ts'].includes(k));
   if (!rest.length) return 'ok';
   return rest.map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`).join(' · ');
@@ -510,6 +522,364 @@ client.on('stock', () => {
 });
 setInterval(pollOrders, 3000);
 
+// ---- chat moderation ----
+//
+// The console sees every comment (the creator is exempt from sampling).
+// Moderation names users by their author handle, the id the comments
+// carry; the console remembers whom it muted or banned in this tab, so it
+// can lift it again (the server keeps no list to read).
+
+const chatEl = {
+  count: $('chat-count'),
+  chip: $('chat-chip'),
+  toggle: $('chat-toggle'),
+  slow: $('slow-mode'),
+  muteFor: $('mute-duration'),
+  purge: $('mute-purge'),
+  announceForm: $('announce-form'),
+  announceInput: $('announce-input'),
+  announceClear: $('announce-clear'),
+  announceNow: $('announce-now'),
+  list: $('mod-comments'),
+  empty: $('mod-empty'),
+  moderated: $('moderated'),
+  moderatedList: $('moderated-list'),
+  blocklist: $('blocklist'),
+  blocklistSave: $('blocklist-save'),
+};
+const moderated = new Map(); // handle -> {name, until (server ms) or 0, banned}
+demo.moderated = moderated;
+demo.comments = [];
+const modNodes = new Map(); // comment id -> <li>
+
+const privileged = (a) => a && (a.role === 'creator' || a.role === 'moderator' || a.role === 'admin');
+const authorName = (a) => (a && a.name) || 'someone';
+
+function modButton(label, testid, cls, onClick) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.className = `btn ${cls || ''}`;
+  b.textContent = label;
+  b.dataset.testid = testid;
+  // act() disables the button while the request runs; it is usable again after.
+  b.addEventListener('click', () => Promise.resolve(onClick(b)).finally(() => (b.disabled = false)));
+  return b;
+}
+
+function modNode(c) {
+  const li = document.createElement('li');
+  li.dataset.commentId = c.id;
+  li.dataset.author = c.author ? c.author.id : '';
+  const text = document.createElement('span');
+  text.className = 'm-text';
+  const name = document.createElement('span');
+  name.className = 'm-name';
+  name.textContent = authorName(c.author);
+  const role = document.createElement('span');
+  role.className = 'm-role';
+  role.textContent = c.author && c.author.role !== 'viewer' ? c.author.role : '';
+  const body = document.createElement('span');
+  body.textContent = c.text;
+  text.append(name, role, body);
+  const actions = document.createElement('span');
+  actions.className = 'm-actions';
+  actions.append(modButton('Delete', `delete-${c.id}`, 'danger', (b) => act(`Delete comment ${c.id}`, b, () => client.deleteComment(roomId, c.id))));
+  if (!privileged(c.author)) {
+    const a = c.author;
+    actions.append(
+      modButton('Mute', `mute-${c.id}`, '', (b) => muteAuthor(a, b)),
+      modButton('Ban', `ban-${c.id}`, 'danger', (b) => banAuthor(a, b)),
+    );
+  }
+  li.append(text, actions);
+  return li;
+}
+
+async function muteAuthor(a, button) {
+  const ms = Number(chatEl.muteFor.value);
+  const purge = chatEl.purge.checked;
+  const o = await act(`Mute ${authorName(a)} for ${formatCountdown(ms)}${purge ? ' and purge' : ''}`, button, () => client.mute(roomId, a.id, ms, { purge }));
+  if (o.ok) {
+    const m = moderated.get(a.id) || { name: authorName(a), until: 0, banned: false };
+    m.until = o.reply.until || client.serverNow() + ms;
+    moderated.set(a.id, m);
+    renderModerated();
+  }
+}
+
+async function banAuthor(a, button) {
+  const o = await act(`Ban ${authorName(a)}`, button, () => client.ban(roomId, a.id));
+  if (o.ok) {
+    const m = moderated.get(a.id) || { name: authorName(a), until: 0, banned: false };
+    m.banned = true;
+    moderated.set(a.id, m);
+    renderModerated();
+  }
+}
+
+function renderModerated() {
+  const now = client.serverNow();
+  const rows = [];
+  for (const [handle, m] of moderated) {
+    const muted = m.until > now;
+    if (!muted && !m.banned) continue;
+    const li = document.createElement('li');
+    li.dataset.handle = handle;
+    const who = document.createElement('span');
+    who.className = 'grow';
+    who.textContent = `${m.name} · ${m.banned ? 'banned' : `muted for ${formatCountdown(m.until - now)}`}`;
+    li.append(who);
+    if (muted) {
+      li.append(
+        modButton('Unmute', `unmute-${handle}`, '', async (b) => {
+          const o = await act(`Unmute ${m.name}`, b, () => client.unmute(roomId, handle));
+          if (o.ok) m.until = 0;
+          renderModerated();
+        }),
+      );
+    }
+    if (m.banned) {
+      li.append(
+        modButton('Unban', `unban-${handle}`, '', async (b) => {
+          const o = await act(`Unban ${m.name}`, b, () => client.unban(roomId, handle));
+          if (o.ok) m.banned = false;
+          renderModerated();
+        }),
+      );
+    }
+    rows.push(li);
+  }
+  chatEl.moderatedList.replaceChildren(...rows);
+  chatEl.moderated.hidden = rows.length === 0;
+}
+
+function renderChatPanel() {
+  const shown = room.comments.slice(-100);
+  demo.comments = shown.map((c) => ({ id: c.id, author: c.author, text: c.text }));
+  const keep = new Set(shown.map((c) => c.id));
+  for (const [id, li] of modNodes) {
+    if (!keep.has(id)) {
+      li.remove();
+      modNodes.delete(id);
+    }
+  }
+  const atBottom = chatEl.list.scrollHeight - chatEl.list.scrollTop - chatEl.list.clientHeight < 40;
+  shown.forEach((c, i) => {
+    let li = modNodes.get(c.id);
+    if (!li) {
+      li = modNode(c);
+      modNodes.set(c.id, li);
+    }
+    if (chatEl.list.children[i] !== li) chatEl.list.insertBefore(li, chatEl.list.children[i] || null);
+  });
+  if (atBottom) chatEl.list.scrollTop = chatEl.list.scrollHeight;
+  chatEl.empty.hidden = shown.length > 0;
+  chatEl.count.textContent = shown.length ? `${shown.length} recent` : '';
+  const chat = room.chat || {};
+  const open = chat.enabled !== false;
+  chatEl.chip.dataset.state = open ? 'live' : 'none';
+  chatEl.chip.textContent = open ? (chat.slow_mode_ms ? `open · slow ${chat.slow_mode_ms / 1000}s` : 'open') : 'closed';
+  demo.chat = { ...chat };
+  if (!chatEl.toggle.classList.contains('busy')) {
+    chatEl.toggle.textContent = open ? 'Close chat' : 'Open chat';
+    chatEl.toggle.disabled = client.state !== 'live';
+  }
+  const slow = String(chat.slow_mode_ms || 0);
+  if (document.activeElement !== chatEl.slow) {
+    if (![...chatEl.slow.options].some((o) => o.value === slow)) {
+      const o = document.createElement('option');
+      o.value = slow;
+      o.textContent = `${Number(slow) / 1000} s`;
+      chatEl.slow.append(o);
+    }
+    chatEl.slow.value = slow;
+  }
+  chatEl.announceNow.textContent = chat.announcement ? `Showing now: “${chat.announcement}”` : 'No announcement.';
+  chatEl.announceNow.dataset.text = chat.announcement || '';
+  chatEl.announceClear.disabled = !chat.announcement;
+}
+
+chatEl.toggle.addEventListener('click', () => {
+  const open = room.chat.enabled !== false;
+  act(open ? 'Close chat' : 'Open chat', chatEl.toggle, () => client.chatSettings(roomId, { enabled: !open }));
+});
+chatEl.slow.addEventListener('change', () => {
+  const ms = Number(chatEl.slow.value);
+  act(ms ? `Slow mode ${formatCountdown(ms)}` : 'Slow mode off', null, () => client.chatSettings(roomId, { slow_mode_ms: ms }));
+});
+chatEl.announceForm.addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const text = chatEl.announceInput.value.trim();
+  if (!text) return;
+  const o = await act('Announce', $('announce-submit'), () => client.chatSettings(roomId, { announcement: text }));
+  $('announce-submit').disabled = false;
+  if (o.ok) chatEl.announceInput.value = '';
+});
+chatEl.announceClear.addEventListener('click', () => act('Clear announcement', chatEl.announceClear, () => client.chatSettings(roomId, { announcement: null })));
+
+let blockListLoaded = false;
+async function loadBlockList() {
+  try {
+    const terms = await client.blockList(roomId);
+    if (document.activeElement !== chatEl.blocklist) chatEl.blocklist.value = terms.join('\n');
+    demo.blockList = terms;
+    blockListLoaded = true;
+  } catch (err) {
+    logOutcome({ action: 'Load block list', ok: false, code: err.code, message: err.message }, { line: false });
+  }
+}
+chatEl.blocklistSave.addEventListener('click', async () => {
+  const terms = chatEl.blocklist.value
+    .split(/[\n,]/)
+    .map((t) => t.trim())
+    .filter(Boolean);
+  const o = await act(`Save block list (${terms.length} terms)`, chatEl.blocklistSave, () => client.setBlockList(roomId, terms));
+  chatEl.blocklistSave.disabled = false;
+  if (o.ok) {
+    demo.blockList = o.reply;
+    chatEl.blocklist.value = o.reply.join('\n');
+  }
+});
+
+// ---- auction ----
+
+const aEl = {
+  chip: $('auction-chip'),
+  empty: $('auction-empty'),
+  box: $('auction-box'),
+  img: $('c-auction-img'),
+  name: $('c-auction-name'),
+  terms: $('c-auction-terms'),
+  when: $('c-auction-when'),
+  countdown: $('c-auction-countdown'),
+  current: $('c-auction-current'),
+  bids: $('c-auction-bids'),
+  leader: $('c-auction-leader'),
+  result: $('c-auction-result'),
+  form: $('auction-form'),
+  product: $('auction-product'),
+  currency: $('auction-currency'),
+  start: $('auction-start'),
+  increment: $('auction-increment'),
+  duration: $('auction-duration'),
+  extend: $('auction-extend'),
+  reserve: $('auction-reserve'),
+  delay: $('auction-delay'),
+  sudden: $('auction-sudden'),
+  stop: $('auction-stop'),
+  submit: $('auction-submit'),
+};
+
+function auctionMoney(a, minor) {
+  const p = room.products.get(a.product);
+  return formatMoney(minor, p ? p.currency : 'USD');
+}
+
+function renderAuctionPanel() {
+  const a = room.auction;
+  demo.auction = a ? { ...a } : null;
+  aEl.chip.dataset.state = a ? a.state : 'none';
+  aEl.chip.textContent = a ? a.state : 'No auction';
+  const active = a && (a.state === 'live' || a.state === 'scheduled');
+  if (!aEl.stop.classList.contains('busy')) aEl.stop.disabled = !active || (a.bids > 0 && a.state === 'live') || client.state !== 'live';
+  aEl.stop.title = active && a.bids > 0 ? 'An auction with bids cannot be cancelled' : '';
+  // One auction at a time per room: the form waits for the current one to end.
+  if (!aEl.submit.classList.contains('busy')) aEl.submit.disabled = !!active || client.state !== 'live';
+  const ids = [...room.products.keys()];
+  const have = [...aEl.product.options].map((o) => o.value).join(',');
+  if (have !== ids.join(',')) {
+    const keep = aEl.product.value;
+    aEl.product.replaceChildren(
+      ...ids.map((id) => {
+        const o = document.createElement('option');
+        o.value = id;
+        o.textContent = room.products.get(id).name;
+        return o;
+      }),
+    );
+    if (ids.includes(keep)) aEl.product.value = keep;
+  }
+  const fp = room.products.get(aEl.product.value);
+  if (fp) aEl.currency.textContent = fp.currency;
+  if (!a) {
+    aEl.box.hidden = true;
+    aEl.empty.hidden = false;
+    return;
+  }
+  aEl.box.hidden = false;
+  aEl.empty.hidden = true;
+  const p = room.products.get(a.product);
+  if (p && aEl.img.getAttribute('src') !== p.image) aEl.img.src = p.image;
+  aEl.name.textContent = p ? p.name : a.product;
+  const terms = [`from ${auctionMoney(a, a.start_price)}`, `+${auctionMoney(a, a.increment)} steps`];
+  terms.push(a.sudden_death ? 'sudden death' : `extends ${a.extend_ms / 1000}s`);
+  if (!a.reserve_met) terms.push('reserve not met');
+  aEl.terms.textContent = terms.join(' · ');
+  const now = client.serverNow();
+  const target = a.state === 'scheduled' ? a.starts_at : a.ends_at;
+  aEl.when.textContent = a.state === 'scheduled' ? 'starts in' : a.state === 'live' ? 'ends in' : '';
+  aEl.countdown.textContent = a.state === 'ended' ? 'ended' : formatCountdown(Math.max(0, target - now));
+  aEl.countdown.dataset.ms = String(Math.max(0, Math.round(target - now)));
+  const hasBid = a.current !== null && a.current !== undefined;
+  aEl.current.textContent = hasBid ? auctionMoney(a, a.current) : '–';
+  aEl.current.dataset.amount = hasBid ? String(a.current) : '';
+  aEl.bids.textContent = String(a.bids || 0);
+  aEl.leader.textContent = a.leader ? a.leader.name : '–';
+  const r = a.result;
+  aEl.result.textContent = !r ? '' : r.outcome === 'sold' ? `Sold to ${r.winner ? r.winner.name : '?'} for ${auctionMoney(a, r.amount)} · order ${String(r.order).slice(0, 8)}` : 'Ended unsold: the unit is back in stock';
+  aEl.result.dataset.outcome = r ? r.outcome : '';
+}
+
+function toMinor(value, currency) {
+  return Math.round(Number(value) * 10 ** currencyDigits(currency));
+}
+
+function readAuctionForm() {
+  const product = aEl.product.value;
+  const p = room.products.get(product);
+  if (!p) throw new Error('choose a product');
+  const spec = {
+    product,
+    start_price: toMinor(aEl.start.value, p.currency),
+    increment: toMinor(aEl.increment.value, p.currency),
+    duration_ms: Math.round(Number(aEl.duration.value) * 1000),
+  };
+  if (!(spec.start_price >= 1)) throw new Error('the start price must be positive');
+  if (!(spec.increment >= 1)) throw new Error('the increment must be positive');
+  if (!(spec.duration_ms >= 5000 && spec.duration_ms <= 600000)) throw new Error('the duration must be 5 to 600 seconds');
+  if (aEl.extend.value !== '') {
+    spec.extend_ms = Math.round(Number(aEl.extend.value) * 1000);
+    if (!(spec.extend_ms >= 0 && spec.extend_ms <= 60000)) throw new Error('the extension must be 0 to 60 seconds');
+  }
+  if (aEl.sudden.checked) spec.sudden_death = true;
+  if (aEl.reserve.value !== '') {
+    spec.reserve_price = toMinor(aEl.reserve.value, p.currency);
+    if (!(spec.reserve_price >= 1)) throw new Error('the reserve must be positive');
+  }
+  const delay = Number(aEl.delay.value || 0);
+  if (!(delay >= 0)) throw new Error('the start delay cannot be negative');
+  if (delay > 0) spec.starts_in_ms = Math.round(delay * 1000);
+  return spec;
+}
+
+aEl.product.addEventListener('change', renderAuctionPanel);
+aEl.form.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  let spec;
+  try {
+    spec = readAuctionForm();
+  } catch (err) {
+    const o = { action: 'Start auction', ok: false, code: 'invalid_form', message: err.message };
+    demo.lastOutcome = o;
+    demo.actions.push(o);
+    logOutcome(o);
+    return;
+  }
+  const p = room.products.get(spec.product);
+  act(`Start auction of ${p.name}`, aEl.submit, () => client.auctionStart(roomId, spec));
+});
+aEl.stop.addEventListener('click', () => act('Cancel auction', aEl.stop, () => client.auctionStop(roomId)));
+
 // ---- wiring ----
 
 function renderAll() {
@@ -517,6 +887,8 @@ function renderAll() {
   renderHeader();
   renderCatalog();
   renderSale();
+  renderChatPanel();
+  renderAuctionPanel();
 }
 
 client.on('state', () => {
@@ -524,13 +896,20 @@ client.on('state', () => {
   renderConn();
   renderCatalog();
   renderSale();
-  if (client.state === 'live') pollOrders();
+  renderChatPanel();
+  renderAuctionPanel();
+  if (client.state === 'live') {
+    pollOrders();
+    if (!blockListLoaded) loadBlockList();
+  }
 });
 client.on('change', renderAll);
 client.on('servererror', (e) => logOutcome({ action: 'Server', ok: false, code: e.code, message: e.message }, { line: false }));
 
 setInterval(() => {
   renderSale();
+  renderAuctionPanel();
+  if (moderated.size) renderModerated();
   if (client.state === 'reconnecting') renderConn();
 }, 250);
 

@@ -1,8 +1,9 @@
 // liveclient.js: a small, dependency-free browser client for the liveserver
-// wire protocol, version 1 (docs/PROTOCOL.md). It is an ES module with no
-// imports; copy it into any web app, or install this folder as the npm
-// package @liveserver/liveclient (types in ../liveclient.d.ts). It also runs
-// in Node.js 22+ (or 20.10+ with --experimental-websocket), given options.url.
+// wire protocol, version 1 with the 1.1 additions (docs/PROTOCOL.md). It
+// is an ES module with no imports; copy it into any web app, or install this
+// folder as the npm package @liveserver/liveclient (types in
+// ../liveclient.d.ts). It also runs in Node.js 22+ (or 20.10+ with
+// --experimental-websocket), given options.url.
 //
 //   import { LiveClient, devTokenProvider } from './liveclient.js';
 //   const client = new LiveClient({ token: devTokenProvider({ role: 'viewer' }) });
@@ -31,7 +32,15 @@
 //     refreshToken callback for a fresh token and sends it as `auth`;
 //   - estimates the offset between the server's clock and the local clock
 //     from the `ts` of every message and from ping round trips, so sale
-//     countdowns follow the server's clock (serverNow()).
+//     countdowns follow the server's clock (serverNow());
+//   - keeps each room's chat (version 1.1): the recent comments in id order
+//     without duplicates, minus the ones moderation deleted (also when a
+//     deletion arrives before a late copy of the comment), the chat
+//     settings and announcement, the sampling notice and the latest
+//     reaction counts;
+//   - keeps each room's auction, its leading bid taken from the `bid`
+//     message or `auction` event with the highest `v` (bids), so a late or
+//     reordered bid never moves the price backwards.
 
 /** Error codes of the protocol, plus the client's own (timeout, disconnected, closed). */
 export const ErrorCode = Object.freeze({
@@ -48,21 +57,41 @@ export const ErrorCode = Object.freeze({
   Overloaded: 'overloaded',
   Internal: 'internal',
   TokenExpired: 'token_expired', // in an `error` message before the server closes with 1008
+  // Version 1.1: the chat and moderation, auctions.
+  Muted: 'muted', // with `until` (Unix ms): LiveError.until
+  Banned: 'banned', // also an `error` message with `room` when a ban takes the connection out of it
+  SlowMode: 'slow_mode', // with `retry_after_ms`: LiveError.retryAfterMs
+  Blocked: 'blocked',
+  ChatClosed: 'chat_closed',
+  AuctionNotLive: 'auction_not_live',
+  BidTooLow: 'bid_too_low', // with `min_bid`: LiveError.minBid
   // Client side: no answer in time, connection lost before the answer, client closed.
   Timeout: 'timeout',
   Disconnected: 'disconnected',
   Closed: 'closed',
 });
 
-/** A failed request: `code` is one of ErrorCode, `reply` the server's reply if any. */
+/**
+ * A failed request: `code` is one of ErrorCode, `reply` the server's reply
+ * if any. The error's extra fields are copied: `retryAfterMs`
+ * (rate_limited, slow_mode, overloaded), `until` (muted, Unix ms of the
+ * server's clock) and `minBid` (bid_too_low); null when absent.
+ */
 export class LiveError extends Error {
   constructor(code, message, reply) {
     super(message || code);
     this.name = 'LiveError';
     this.code = code;
     this.reply = reply || null;
+    const e = (reply && reply.error) || {};
+    this.retryAfterMs = Number.isFinite(e.retry_after_ms) ? e.retry_after_ms : null;
+    this.until = Number.isFinite(e.until) ? e.until : null;
+    this.minBid = Number.isFinite(e.min_bid) ? e.min_bid : null;
   }
 }
+
+/** The reaction kinds of the protocol. */
+const REACTIONS = ['heart', 'fire', 'clap', 'laugh', 'wow'];
 
 // The longest delay setTimeout honours (about 24.8 days).
 const MAX_TIMER = 2 ** 31 - 1;
@@ -186,6 +215,7 @@ const DEFAULTS = Object.freeze({
   refreshStock: true, // after a resumed join, fetch GET /api/rooms/{room} for current stock
   refreshBefore: 30000, // ms before the token's exp to refresh it (at most half its remaining life)
   refreshToken: null, // async () => fresh token of the same sub; see the constructor
+  maxComments: 200, // comments kept per room (the snapshot brings the last 50)
 });
 
 function newRoom(id) {
@@ -202,7 +232,23 @@ function newRoom(id) {
     error: null, // LiveError of the last failed join
     resyncing: false, // a join with `since` is in flight after a seq gap
     lastResync: 0,
+    // Version 1.1.
+    chat: { enabled: true, slow_mode_ms: 0, announcement: null }, // settings and announcement
+    comments: [], // visible comments, oldest first, in id order, at most options.maxComments
+    deleted: new Set(), // ids of comments moderation removed (bounded), so a late copy stays removed
+    chatMode: { sampled: false, rate: 0 }, // sampled: this connection gets a fair sample of the comments
+    reactions: {}, // the counts of the last `reactions` message
+    auction: null, // the scheduled or live auction (an ended one is kept until the next snapshot)
+    bid: null, // the `bid` message with the highest v seen for the current auction
+    banned: false, // a ban took this connection out of the room
   };
+}
+
+// Comment ids grow per room: decimal strings compare by length, then text.
+function compareIds(a, b) {
+  const num = /^[0-9]+$/;
+  if (num.test(a) && num.test(b) && a.length !== b.length) return a.length - b.length;
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**
@@ -220,8 +266,18 @@ function newRoom(id) {
  *   joined     {room}           join acknowledged
  *   joinerror  {room, error}
  *   clock      {offset, rtt}
- *   servererror {code, message} an `error` message from the server
+ *   servererror {code, message, room} an `error` message from the server
  *   message    {msg}            every message received
+ *
+ * Version 1.1 (chat, moderation, auctions):
+ *   comment    {room, comment}  a new comment (once per id), in room.comments
+ *   comment_deleted {room, msg, ids}  comments removed from room.comments
+ *   chat       {room, msg}      settings or announcement changed (room.chat)
+ *   chat_mode  {room, sampled, rate}
+ *   reactions  {room, counts}
+ *   auction    {room, msg}      scheduled, live or ended (room.auction)
+ *   bid        {room, auction, current, leader, bids, ends_at, v}  only when applied (higher v)
+ *   banned     {room}           a ban took this connection out of the room
  */
 export class LiveClient extends EventTarget {
   /**
@@ -384,6 +440,137 @@ export class LiveClient extends EventTarget {
     return this.request({ type: 'sale_stop', room }, opts);
   }
 
+  // ---- chat (version 1.1) ----
+
+  /**
+   * Posts a comment (1 to 300 characters) to a room joined on this
+   * connection. Resolves with {comment}; rejects with rate_limited or
+   * slow_mode (err.retryAfterMs), muted (err.until), banned, blocked,
+   * chat_closed, bad_request or forbidden. Never resent: a comment whose
+   * answer was lost fails with disconnected or timeout.
+   */
+  comment(room, text, opts) {
+    return this.request({ type: 'comment', room, text }, opts);
+  }
+
+  /**
+   * Counts one reaction (heart, fire, clap, laugh, wow). Without
+   * {ack: true} it is sent without an id (no reply; a user's reactions
+   * beyond 10 a second are not counted) and returns whether it was sent;
+   * with it, it returns the request's promise.
+   */
+  react(room, kind, { ack = false, ...opts } = {}) {
+    if (!REACTIONS.includes(kind)) throw new LiveError(ErrorCode.BadRequest, `unknown reaction ${JSON.stringify(kind)}`);
+    if (ack) return this.request({ type: 'react', room, kind }, opts);
+    return this.ready ? this._sendRaw({ type: 'react', room, kind }) : false;
+  }
+
+  /** Moderator+: removes a comment (everyone gets comment_deleted). */
+  deleteComment(room, comment, opts) {
+    return this.request({ type: 'delete_comment', room, comment }, opts);
+  }
+
+  /** Moderator+: refuses the comments of an author handle for durationMs (1 s to 24 h); purge also removes their recent comments. Resolves with {until}. */
+  mute(room, user, durationMs, { purge = false, ...opts } = {}) {
+    return this.request({ type: 'mute', room, user, duration_ms: durationMs, purge }, opts);
+  }
+
+  unmute(room, user, opts) {
+    return this.request({ type: 'unmute', room, user }, opts);
+  }
+
+  /** Moderator+: the author's connections leave the room and their joins, comments, purchases and bids are refused until unban. */
+  ban(room, user, opts) {
+    return this.request({ type: 'ban', room, user }, opts);
+  }
+
+  unban(room, user, opts) {
+    return this.request({ type: 'unban', room, user }, opts);
+  }
+
+  /** Moderator+: any of {enabled, slow_mode_ms, announcement (null clears it)}. Resolves with {chat}. */
+  chatSettings(room, settings, opts) {
+    return this.request({ ...settings, type: 'chat_settings', room }, opts);
+  }
+
+  /** Moderator+: the room's block list, over HTTP: resolves with the terms. */
+  async blockList(room) {
+    const body = await this.http('GET', `/api/rooms/${encodeURIComponent(room)}/chat/blocklist`);
+    return body.terms || [];
+  }
+
+  /** Moderator+: replaces the room's block list (at most 200 terms of 1 to 50 characters); resolves with the terms kept. */
+  async setBlockList(room, terms) {
+    const body = await this.http('PUT', `/api/rooms/${encodeURIComponent(room)}/chat/blocklist`, { terms });
+    return body.terms || [];
+  }
+
+  // ---- auctions (version 1.1) ----
+
+  /** auction: {product, start_price, increment, duration_ms, extend_ms?, sudden_death?, reserve_price?, starts_in_ms?}; resolves with {auction}. */
+  auctionStart(room, auction, opts) {
+    return this.request({ ...auction, type: 'auction_start', room }, opts);
+  }
+
+  /** Cancels the auction while it is scheduled or has no bid; resolves with {auction}. */
+  auctionStop(room, opts) {
+    return this.request({ type: 'auction_stop', room }, opts);
+  }
+
+  /**
+   * Bids `amount` (minor units), optionally as a proxy up to `max`. Like
+   * buy, a bid has an idempotency id and is sent again with it after a
+   * reconnect. Resolves with {amount, leading, current, ends_at}; rejects
+   * with bid_too_low (err.minBid), auction_not_live, banned, forbidden...
+   */
+  bid({ room, auction, amount, max, id = randomId() }, opts = {}) {
+    const msg = { type: 'bid', id, room, auction, amount };
+    if (max !== undefined && max !== null) msg.max = max;
+    return this.request(msg, { resend: true, ...opts });
+  }
+
+  /** The least amount the next bid on the room's live auction must reach, or null. */
+  nextBid(roomId) {
+    const a = this.rooms.get(roomId)?.auction;
+    if (!a || a.state !== 'live') return null;
+    return a.current === null || a.current === undefined ? a.start_price : a.current + a.increment;
+  }
+
+  /**
+   * Calls the HTTP API with this client's token (Authorization: Bearer)
+   * and resolves with the JSON answer; rejects with a LiveError of the
+   * answer's error code.
+   */
+  async http(method, path, body) {
+    const token = await this.getToken();
+    const headers = {};
+    if (token) headers.Authorization = `Bearer ${token}`;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    let res;
+    try {
+      res = await fetch(`${httpBase(this.url)}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        cache: 'no-store',
+        signal: timeoutSignal(this.options.requestTimeout),
+      });
+    } catch (err) {
+      throw new LiveError(ErrorCode.Disconnected, `${method} ${path}: ${err.message}`);
+    }
+    let answer = null;
+    try {
+      answer = await res.json();
+    } catch {
+      /* no JSON body */
+    }
+    if (!res.ok) {
+      const e = (answer && answer.error) || { code: ErrorCode.Internal, message: `HTTP ${res.status}` };
+      throw new LiveError(e.code || ErrorCode.Internal, e.message, { type: 'reply', ok: false, error: e });
+    }
+    return answer || {};
+  }
+
   /** The token used on the current connection (for HTTP API calls). */
   async getToken() {
     if (!this.token && this.tokenProvider) this.token = await this.tokenProvider({ refresh: false });
@@ -544,6 +731,7 @@ export class LiveClient extends EventTarget {
         if (conn !== this.connId || this.rooms.get(r.id) !== r) return;
         r.joined = true;
         r.error = null;
+        r.banned = false;
         r.resyncing = false;
         this._emit('joined', { room: r });
         // Stock is volatile: a resumed join replays events but not the
@@ -559,6 +747,7 @@ export class LiveClient extends EventTarget {
           return;
         }
         r.error = err;
+        if (err.code === ErrorCode.Banned) r.banned = true;
         this._emit('joinerror', { room: r, error: err });
         this._change(r, 'joinerror');
       },
@@ -584,6 +773,16 @@ export class LiveClient extends EventTarget {
         }
       }
       if (changed) this._change(r, 'stock');
+      // Comments are volatile too: add the ones posted while we were away
+      // (deleted ones stay out: r.deleted holds the replayed deletions).
+      let added = false;
+      for (const c of snap.comments || []) {
+        if (this._addComment(r, { ...c })) {
+          added = true;
+          this._emit('comment', { room: r, comment: c });
+        }
+      }
+      if (added) this._change(r, 'comment');
     } catch {
       /* best effort: the next stock message corrects it */
     }
@@ -632,6 +831,7 @@ export class LiveClient extends EventTarget {
     for (const r of this.rooms.values()) {
       r.joined = false;
       r.resyncing = false;
+      r.chatMode = { sampled: false, rate: 0 }; // told again on the next connection if still so
     }
     for (const rec of [...this.pending.values()]) {
       if (rec.internal || (rec.conn !== 0 && !rec.resend)) {
@@ -771,16 +971,37 @@ export class LiveClient extends EventTarget {
       case 'pong':
         return this._onPong(msg, recv);
       case 'error':
-        return this._emit('servererror', { code: msg.code, message: msg.message });
+        return this._onError(msg);
       case 'snapshot':
         return this._onSnapshot(msg);
       case 'pinned':
       case 'unpinned':
       case 'sale':
       case 'catalog':
+      case 'comment_deleted':
+      case 'chat':
+      case 'auction':
         return this._onEvent(msg);
       case 'stock':
         return this._onStock(msg);
+      case 'comment':
+        return this._onComment(msg);
+      case 'bid':
+        return this._onBid(msg);
+      case 'reactions': {
+        const r = this._stateful(msg.room);
+        if (!r || !msg.counts || typeof msg.counts !== 'object') return;
+        r.reactions = { ...msg.counts };
+        this._emit('reactions', { room: r, counts: r.reactions });
+        return this._change(r, 'reactions');
+      }
+      case 'chat_mode': {
+        const r = this._stateful(msg.room);
+        if (!r) return;
+        r.chatMode = { sampled: !!msg.sampled, rate: typeof msg.rate === 'number' ? msg.rate : 0 };
+        this._emit('chat_mode', { room: r, ...r.chatMode });
+        return this._change(r, 'chat_mode');
+      }
       case 'viewers': {
         const r = this._stateful(msg.room);
         if (!r || typeof msg.count !== 'number') return;
@@ -851,6 +1072,13 @@ export class LiveClient extends EventTarget {
     r.pinned = msg.pinned ? this._mergeStock(r, { ...msg.pinned }) : null;
     r.sale = msg.sale || null;
     if (typeof msg.viewers === 'number') r.viewers = msg.viewers;
+    if (msg.chat) r.chat = { ...msg.chat };
+    if (Array.isArray(msg.comments)) {
+      // The snapshot holds the visible comments: it replaces ours.
+      r.comments = [];
+      for (const c of msg.comments) this._addComment(r, c);
+    }
+    this._setAuction(r, msg.auction || null);
     r.resyncing = false;
     this._emit('snapshot', { room: r, msg });
     this._change(r, 'snapshot');
@@ -881,9 +1109,88 @@ export class LiveClient extends EventTarget {
         if (r.pinned && r.products.has(r.pinned.id)) r.pinned = { ...r.products.get(r.pinned.id) };
         break;
       }
+      case 'comment_deleted': {
+        const ids = (Array.isArray(msg.comments) ? msg.comments : []).filter((id) => typeof id === 'string');
+        for (const id of ids) r.deleted.add(id);
+        while (r.deleted.size > 1000) r.deleted.delete(r.deleted.values().next().value);
+        const gone = new Set(ids);
+        r.comments = r.comments.filter((c) => !gone.has(c.id));
+        this._emit(msg.type, { room: r, msg, ids });
+        this._change(r, msg.type);
+        return;
+      }
+      case 'chat':
+        if (msg.chat) r.chat = { ...msg.chat };
+        break;
+      case 'auction':
+        this._setAuction(r, msg.auction || null);
+        break;
     }
     this._emit(msg.type, { room: r, msg });
     this._change(r, msg.type);
+  }
+
+  // An `error` message; with `room` and code banned, a ban took this
+  // connection out of the room.
+  _onError(msg) {
+    const r = typeof msg.room === 'string' ? this.rooms.get(msg.room) : null;
+    if (r && msg.code === ErrorCode.Banned) {
+      r.banned = true;
+      r.joined = false;
+      this._emit('banned', { room: r });
+      this._change(r, 'banned');
+    }
+    this._emit('servererror', { code: msg.code, message: msg.message, room: msg.room });
+  }
+
+  _onComment(msg) {
+    const r = this._stateful(msg.room);
+    if (!r || !msg.comment) return;
+    const c = { ...msg.comment };
+    if (!this._addComment(r, c)) return; // a duplicate, or deleted already
+    this._emit('comment', { room: r, comment: c });
+    this._change(r, 'comment');
+  }
+
+  // Inserts a comment in id order; false for a duplicate or a deleted one.
+  _addComment(r, c) {
+    if (!c || typeof c.id !== 'string' || r.deleted.has(c.id)) return false;
+    const list = r.comments;
+    let i = list.length;
+    while (i > 0 && compareIds(list[i - 1].id, c.id) > 0) i--;
+    if (i > 0 && list[i - 1].id === c.id) return false;
+    list.splice(i, 0, c);
+    const max = this.options.maxComments;
+    if (list.length > max) list.splice(0, list.length - max);
+    return true;
+  }
+
+  // The volatile `bid`: conflated per auction, the highest v wins (v is the
+  // auction's count of accepted bids, so an auction object's `bids` is its v).
+  _onBid(msg) {
+    const r = this._stateful(msg.room);
+    if (!r || typeof msg.auction !== 'string' || typeof msg.v !== 'number') return;
+    if (r.bid && r.bid.auction === msg.auction && msg.v <= r.bid.v) return;
+    const a = r.auction;
+    if (a && a.id === msg.auction && msg.v <= (a.bids || 0)) return;
+    r.bid = { auction: msg.auction, current: msg.current, leader: msg.leader || null, bids: msg.bids, ends_at: msg.ends_at, v: msg.v };
+    if (a && a.id === msg.auction && a.state !== 'ended') {
+      Object.assign(a, { current: msg.current, leader: msg.leader || null, bids: msg.bids, ends_at: msg.ends_at });
+    }
+    this._emit('bid', { room: r, ...r.bid });
+    this._change(r, 'bid');
+  }
+
+  // Sets the room's auction from a snapshot or an event, keeping a leading
+  // bid already seen with a higher v (a bid message may overtake the event).
+  _setAuction(r, auction) {
+    const a = auction ? { ...auction } : null;
+    if (a && r.bid && r.bid.auction === a.id && a.state !== 'ended' && r.bid.v > (a.bids || 0)) {
+      const { current, leader, bids, ends_at: endsAt } = r.bid;
+      Object.assign(a, { current, leader, bids, ends_at: endsAt });
+    }
+    if (r.bid && (!a || r.bid.auction !== a.id)) r.bid = null;
+    r.auction = a;
   }
 
   _onStock(msg) {
@@ -1014,18 +1321,19 @@ export function stickySub(key, prefix) {
 /**
  * A token provider for development mode. It uses the URL fragment's
  * #token=... when there is one; otherwise it asks the server's
- * POST /dev/token for {sub, role, rooms}, with a sub kept per tab in
+ * POST /dev/token for {sub, role, rooms, name}, with a sub kept per tab in
  * sessionStorage so that the user (and buy idempotency) survives reconnects
  * and reloads. It returns null (connect anonymously) when the server is not
  * in development mode.
  */
-export function devTokenProvider({ role = 'viewer', rooms = [], sub, endpoint = '/dev/token' } = {}) {
+export function devTokenProvider({ role = 'viewer', rooms = [], sub, name, endpoint = '/dev/token' } = {}) {
   const fixed = tokenFromFragment();
   let cached = null;
   return async ({ refresh = false } = {}) => {
     if (fixed && !refresh) return fixed;
     if (cached && !refresh && jwtExpiry(cached) - 60000 > Date.now()) return cached;
     const body = { sub: sub || stickySub(`liveserver.sub.${role}`, role), role, rooms };
+    if (name) body.name = name; // the chat's display name (the token's name claim)
     const res = await fetch(endpoint, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },

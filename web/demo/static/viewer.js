@@ -1,11 +1,14 @@
 // viewer.js: the viewer page. Room from ?room= (default "demo").
-import { LiveClient, devTokenProvider, formatMoney, isRoomId, randomId } from './liveclient.js';
+import { LiveClient, currencyDigits, devTokenProvider, formatMoney, isRoomId, randomId } from './liveclient.js';
 import { connLabel, demoRoomState, formatCountdown, saleProgress } from './common.js';
 
 const params = new URLSearchParams(location.search);
 const roomId = isRoomId(params.get('room')) ? params.get('room') : 'demo';
+// ?name= is the chat's display name (the dev token's name claim); without
+// it the server shows a masked label.
+const displayName = (params.get('name') || '').trim().slice(0, 32) || undefined;
 
-const client = new LiveClient({ token: devTokenProvider({ role: 'viewer' }) });
+const client = new LiveClient({ token: devTokenProvider({ role: 'viewer', name: displayName }) });
 const room = client.join(roomId);
 
 const $ = (id) => document.getElementById(id);
@@ -37,6 +40,30 @@ const el = {
   outcome: $('buy-outcome'),
   creatorLink: $('creator-link'),
   clock: $('clock-info'),
+  announcement: $('announcement'),
+  announcementText: $('announcement-text'),
+  chatMode: $('chat-mode'),
+  comments: $('comments'),
+  chatError: $('chat-error'),
+  composer: $('composer'),
+  commentInput: $('comment-input'),
+  commentSend: $('comment-send'),
+  reactions: $('reactions'),
+  floaters: $('floaters'),
+  auction: $('auction-card'),
+  auctionTitle: $('auction-title'),
+  auctionCountdown: $('auction-countdown'),
+  auctionExtended: $('auction-extended'),
+  auctionImg: $('auction-img'),
+  auctionName: $('auction-name'),
+  auctionLabel: $('auction-label'),
+  auctionCurrent: $('auction-current'),
+  auctionMeta: $('auction-meta'),
+  auctionStatus: $('auction-status'),
+  auctionForm: $('auction-form'),
+  auctionMax: $('auction-max'),
+  bidButton: $('bid-button'),
+  bidLabel: $('bid-label'),
 };
 
 el.roomId.textContent = roomId;
@@ -51,6 +78,16 @@ const demo = {
   purchases: [], // recent `purchase` ticker messages
   clockOffset: null,
   buyPending: false,
+  // Chat and auctions (version 1.1).
+  comments: [], // the comments on screen: {id, author, text}
+  myHandle: null, // this user's author handle in the room, from a reply
+  lastComment: null, // {ok, id, code, message, until, retryAfterMs}
+  reactionTotals: { heart: 0, fire: 0, clap: 0, laugh: 0, wow: 0 }, // counted by the room since this page loaded
+  auction: null, // a copy of the room's auction
+  bidPending: false,
+  lastBid: null, // {ok, id, code, amount, leading, current, minBid}
+  auctionStatus: '', // '', leading, outbid, won, lost
+  auctionExtensions: 0, // times this page saw ends_at move later
   client,
 };
 window.liveDemo = demo;
@@ -61,6 +98,11 @@ const maxSeen = new Map(); // product id -> highest remaining seen (the stock ba
 function syncDemo() {
   Object.assign(demo, demoRoomState(client, room));
   demo.clockOffset = client.clockOffset;
+  demo.comments = room.comments.map((c) => ({ id: c.id, author: c.author, text: c.text }));
+  demo.auction = room.auction ? { ...room.auction } : null;
+  demo.chat = { ...room.chat };
+  demo.chatMode = { ...room.chatMode };
+  demo.banned = room.banned;
 }
 
 // ---- connection ----
@@ -422,6 +464,403 @@ function burstHearts(n) {
   }
 }
 
+// ---- chat ----
+//
+// The comments come from the client's room state (room.comments: in id
+// order, once each, minus the deleted ones), so a deletion, a snapshot or
+// a resume all show the same thing. The list keeps one element per comment
+// id and shows the last 30.
+
+const SHOWN_COMMENTS = 30;
+const commentNodes = new Map(); // comment id -> <li>
+
+function commentNode(c) {
+  const li = document.createElement('li');
+  li.dataset.commentId = c.id;
+  li.dataset.testid = 'comment';
+  const role = c.author && c.author.role;
+  if (role && role !== 'viewer') li.classList.add(`role-${role}`);
+  const av = document.createElement('span');
+  av.className = 'c-avatar';
+  const name = (c.author && c.author.name) || 'someone';
+  av.textContent = name.slice(0, 1).toUpperCase();
+  av.style.setProperty('--hue', String(hash((c.author && c.author.id) || name) % 360));
+  const body = document.createElement('span');
+  body.className = 'c-body';
+  const who = document.createElement('b');
+  who.className = 'c-name';
+  who.textContent = name;
+  if (role === 'creator' || role === 'moderator' || role === 'admin') {
+    const badge = document.createElement('span');
+    badge.className = 'c-badge';
+    badge.textContent = role === 'creator' ? 'Host' : role === 'moderator' ? 'Mod' : 'Admin';
+    who.append(badge);
+  }
+  const text = document.createElement('span');
+  text.className = 'c-text';
+  text.dataset.testid = 'comment-text';
+  text.textContent = c.text;
+  body.append(who, text);
+  li.append(av, body);
+  return li;
+}
+
+function renderComments() {
+  const shown = room.comments.slice(-SHOWN_COMMENTS);
+  const keep = new Set(shown.map((c) => c.id));
+  for (const [id, li] of commentNodes) {
+    if (!keep.has(id)) {
+      li.remove();
+      commentNodes.delete(id);
+    }
+  }
+  shown.forEach((c, i) => {
+    let li = commentNodes.get(c.id);
+    if (!li) {
+      li = commentNode(c);
+      commentNodes.set(c.id, li);
+    }
+    li.classList.toggle('mine', !!demo.myHandle && c.author && c.author.id === demo.myHandle);
+    if (el.comments.children[i] !== li) el.comments.insertBefore(li, el.comments.children[i] || null);
+  });
+  el.comments.classList.toggle('overflow', el.comments.scrollHeight > el.comments.clientHeight);
+}
+
+function renderChat() {
+  renderComments();
+  const a = room.chat && room.chat.announcement;
+  el.announcement.hidden = !a;
+  el.announcementText.textContent = a || '';
+  el.announcement.dataset.text = a || '';
+  el.chatMode.hidden = !room.chatMode.sampled;
+  const closed = room.chat && room.chat.enabled === false;
+  const off = room.banned || closed || room.seq === null;
+  el.commentInput.disabled = room.banned;
+  el.commentSend.disabled = off || commentPending;
+  el.commentInput.placeholder = room.banned ? 'You were removed from this room' : closed ? 'The chat is closed' : 'Say something…';
+  el.composer.dataset.state = room.banned ? 'banned' : closed ? 'closed' : 'open';
+  if (room.banned && (!demo.lastComment || demo.lastComment.code !== 'banned')) {
+    demo.lastComment = { ok: false, code: 'banned', message: 'banned' };
+  }
+  renderChatError();
+}
+
+// The refusal of the last comment, kept on screen while it applies: a
+// rate limit or slow mode until retry_after_ms passed, a mute until
+// `until` on the server's clock.
+let chatErrorUntil = 0; // performance.now() when a retry_after_ms ends
+
+function chatErrorText(o) {
+  const now = client.serverNow();
+  switch (o.code) {
+    case 'rate_limited':
+    case 'slow_mode': {
+      const left = chatErrorUntil - performance.now();
+      if (left <= 0) return '';
+      const s = Math.ceil(left / 1000);
+      return o.code === 'slow_mode' ? `Slow mode is on: you can comment again in ${s}s.` : `Slow down: try again in ${s}s.`;
+    }
+    case 'muted':
+      if (o.until && o.until <= now) return '';
+      return o.until ? `You are muted for ${formatCountdown(o.until - now)}.` : 'You are muted.';
+    case 'banned':
+      return 'You were removed from this room by a moderator.';
+    case 'blocked':
+      return 'Your comment has a word this room does not allow.';
+    case 'chat_closed':
+      return 'The chat is closed right now.';
+    case 'forbidden':
+      return 'You cannot comment here.';
+    case 'timeout':
+    case 'disconnected':
+      return 'Not sent: the connection dropped. Send it again.';
+    case 'overloaded':
+    case 'unavailable':
+      return 'The chat is busy: try again in a moment.';
+    default:
+      return o.message || o.code;
+  }
+}
+
+function renderChatError() {
+  const o = demo.lastComment;
+  const text = o && !o.ok ? chatErrorText(o) : '';
+  el.chatError.hidden = !text;
+  el.chatError.dataset.code = text ? o.code : '';
+  if (el.chatError.textContent !== text) el.chatError.textContent = text;
+}
+
+let commentPending = false;
+
+el.composer.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const text = el.commentInput.value.trim();
+  if (!text || commentPending) return;
+  commentPending = true;
+  renderChat();
+  client
+    .comment(roomId, text)
+    .then((reply) => {
+      const c = reply.comment || {};
+      if (c.author && c.author.id) demo.myHandle = c.author.id;
+      demo.lastComment = { ok: true, id: c.id };
+      if (el.commentInput.value.trim() === text) el.commentInput.value = '';
+    })
+    .catch((err) => {
+      // Keep the text: the user may send it again once allowed.
+      demo.lastComment = { ok: false, code: err.code, message: err.message, until: err.until, retryAfterMs: err.retryAfterMs };
+      chatErrorUntil = performance.now() + (err.retryAfterMs || 0);
+    })
+    .finally(() => {
+      commentPending = false;
+      renderChat();
+    });
+});
+
+// ---- reactions ----
+
+const REACTION_HUES = { heart: 340, fire: 28, clap: 48, laugh: 45, wow: 198 };
+
+function floatReaction(kind, delay = 0) {
+  if (matchMedia('(prefers-reduced-motion: reduce)').matches) return;
+  if (el.floaters.childElementCount > 40) return; // a storm costs the same as a breeze
+  const svgNS = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(svgNS, 'svg');
+  svg.setAttribute('width', '30');
+  svg.setAttribute('height', '30');
+  svg.setAttribute('class', `floater f-${kind}`);
+  const use = document.createElementNS(svgNS, 'use');
+  use.setAttribute('href', `#r-${kind}`);
+  svg.append(use);
+  svg.style.setProperty('--dx', `${Math.round(Math.random() * 70 - 45)}px`);
+  svg.style.setProperty('--rot', `${Math.round(Math.random() * 40 - 20)}deg`);
+  svg.style.animationDelay = `${delay}ms`;
+  el.floaters.append(svg);
+  setTimeout(() => svg.remove(), 2600 + delay);
+}
+
+el.reactions.addEventListener('click', (ev) => {
+  const b = ev.target.closest('button[data-kind]');
+  if (!b || room.banned) return;
+  if (client.react(roomId, b.dataset.kind)) floatReaction(b.dataset.kind);
+  b.classList.remove('pop');
+  void b.offsetWidth;
+  b.classList.add('pop');
+});
+
+// The room's counts since the previous `reactions` message: they float
+// up (a few per kind, whatever the count) and add to the totals shown.
+function onReactions({ counts }) {
+  for (const [kind, n] of Object.entries(counts)) {
+    if (!(kind in demo.reactionTotals) || !(n > 0)) continue;
+    demo.reactionTotals[kind] += n;
+    const b = el.reactions.querySelector(`[data-testid="reaction-count-${kind}"]`);
+    b.dataset.total = String(demo.reactionTotals[kind]);
+    b.textContent = compactCount(demo.reactionTotals[kind]);
+    const shown = Math.min(n, 5);
+    for (let i = 0; i < shown; i++) floatReaction(kind, i * 90);
+  }
+}
+
+// ---- auction ----
+//
+// The card follows room.auction (the client merges the `auction` events
+// and the `bid` messages with the highest v). The countdown runs on the
+// server's clock (serverNow), so an anti-sniping extension shows as the
+// clock jumping back up. A bid has one request id per attempt, kept when
+// the answer was lost, like a purchase.
+
+let bidAttempt = null; // {id, auction, amount, max} not yet answered
+const myLead = new Map(); // auction id -> {handle, leadAt}: who we are in it, learned from a leading reply
+let shownAuction = { id: null, endsAt: 0, endedAt: 0, extendedAt: 0 };
+const EXTENDED_SHOWN_MS = 4000; // how long the "+Ns" badge stays after an extension
+
+function auctionMoney(a, minor) {
+  const p = room.products.get(a.product);
+  return formatMoney(minor, p ? p.currency : 'USD');
+}
+
+function learnHandle(a) {
+  const m = myLead.get(a.id);
+  if (m && !m.handle && m.leadAt !== null && a.current === m.leadAt && a.leader) m.handle = a.leader.id;
+  return m;
+}
+
+function auctionStatus(a) {
+  const m = learnHandle(a);
+  if (!m) return '';
+  if (a.state === 'ended') {
+    const w = a.result && a.result.outcome === 'sold' ? a.result.winner : null;
+    if (!m.handle) return '';
+    return w && w.id === m.handle ? 'won' : 'lost';
+  }
+  if (m.handle) return a.leader && a.leader.id === m.handle ? 'leading' : 'outbid';
+  if (m.outbid) return 'outbid';
+  return m.leadAt !== null && a.current === m.leadAt ? 'leading' : '';
+}
+
+function renderAuction() {
+  const a = room.auction;
+  const now = client.serverNow();
+  if (!a) {
+    el.auction.hidden = true;
+    el.auction.dataset.state = 'none';
+    return;
+  }
+  if (a.id !== shownAuction.id) shownAuction = { id: a.id, endsAt: a.ends_at, endedAt: 0, extendedAt: 0 };
+  if (a.state === 'live' && a.ends_at > shownAuction.endsAt) {
+    // Anti-sniping: a late bid moved the end.
+    const secs = Math.round((a.ends_at - shownAuction.endsAt) / 1000);
+    demo.auctionExtensions++;
+    el.auctionExtended.textContent = secs > 0 ? `+${secs}s` : 'extended';
+    shownAuction.extendedAt = performance.now();
+    el.auctionExtended.classList.remove('flash');
+    void el.auctionExtended.offsetWidth;
+    el.auctionExtended.classList.add('flash');
+    el.auction.dataset.extended = String(demo.auctionExtensions);
+  }
+  shownAuction.endsAt = Math.max(shownAuction.endsAt, a.ends_at);
+  el.auctionExtended.hidden = a.state !== 'live' || !shownAuction.extendedAt || performance.now() - shownAuction.extendedAt > EXTENDED_SHOWN_MS;
+  if (a.state === 'ended') {
+    if (!shownAuction.endedAt) shownAuction.endedAt = performance.now();
+    if (performance.now() - shownAuction.endedAt > 10000) {
+      el.auction.hidden = true;
+      el.auction.dataset.state = 'none';
+      return;
+    }
+  }
+  el.auction.hidden = false;
+  el.auction.dataset.state = a.state;
+  el.auction.dataset.auctionId = a.id;
+  const p = room.products.get(a.product);
+  if (p && el.auctionImg.getAttribute('src') !== p.image) el.auctionImg.src = p.image || 'img/favicon.svg';
+  el.auctionName.textContent = p ? p.name : a.product;
+  const hasBid = a.current !== null && a.current !== undefined;
+  el.auctionCurrent.dataset.amount = hasBid ? String(a.current) : '';
+
+  const target = a.state === 'scheduled' ? a.starts_at : a.ends_at;
+  const ms = Math.max(0, target - now);
+  el.auctionCountdown.dataset.ms = String(Math.round(ms));
+  el.auctionCountdown.dataset.endsAt = String(a.ends_at);
+  el.auction.classList.toggle('urgent', a.state === 'live' && ms < 10000);
+
+  const status = auctionStatus(a);
+  demo.auctionStatus = status;
+  el.auctionStatus.dataset.status = status;
+  el.auction.dataset.status = status;
+
+  if (a.state === 'ended') {
+    const r = a.result || { outcome: 'unsold' };
+    el.auctionTitle.textContent = 'Auction ended';
+    el.auctionCountdown.textContent = 'Ended';
+    if (r.outcome === 'sold') {
+      el.auctionLabel.textContent = 'Sold for';
+      el.auctionCurrent.textContent = auctionMoney(a, r.amount);
+      el.auctionMeta.textContent = `to ${r.winner ? r.winner.name : 'the top bidder'} · ${a.bids} bids`;
+    } else {
+      el.auctionLabel.textContent = 'Not sold';
+      el.auctionCurrent.textContent = hasBid ? auctionMoney(a, a.current) : '';
+      el.auctionMeta.textContent = a.bids ? 'the reserve was not met' : 'no bids';
+    }
+    el.auctionStatus.textContent = status === 'won' ? 'You won! Your order is placed.' : status === 'lost' ? 'Outbid at the end.' : '';
+    el.auctionStatus.className = `auction-status ${status}`;
+    el.bidButton.disabled = true;
+    el.auctionMax.disabled = true;
+    el.bidLabel.textContent = 'Bidding closed';
+    return;
+  }
+
+  el.auctionTitle.textContent = a.state === 'scheduled' ? 'Auction soon' : a.sudden_death ? 'Live auction · sudden death' : 'Live auction';
+  el.auctionCountdown.textContent = a.state === 'scheduled' ? `starts in ${formatCountdown(ms)}` : ms > 0 ? formatCountdown(ms) : 'Closing…';
+  el.auctionLabel.textContent = hasBid ? 'Current bid' : 'Starting bid';
+  el.auctionCurrent.textContent = auctionMoney(a, hasBid ? a.current : a.start_price);
+  const meta = [];
+  if (a.leader) meta.push(`${a.leader.name} leads`);
+  meta.push(`${a.bids} ${a.bids === 1 ? 'bid' : 'bids'}`);
+  if (!a.reserve_met) meta.push('reserve not met');
+  el.auctionMeta.textContent = meta.join(' · ');
+
+  const o = demo.lastBid;
+  let text = status === 'leading' ? "You're leading" : status === 'outbid' ? 'Outbid: bid again' : '';
+  if (o && !o.ok && o.auction === a.id && !demo.bidPending) text = bidErrorText(o, a) || text;
+  el.auctionStatus.textContent = text;
+  el.auctionStatus.className = `auction-status ${status}`;
+
+  const next = client.nextBid(roomId);
+  const live = a.state === 'live' && ms > 0 && !room.banned;
+  el.bidButton.disabled = !live || demo.bidPending || client.state !== 'live';
+  el.bidButton.classList.toggle('busy', demo.bidPending);
+  el.auctionMax.disabled = !live;
+  el.bidButton.dataset.amount = next === null ? '' : String(next);
+  const label = demo.bidPending ? 'Bidding…' : a.state === 'scheduled' ? 'Starts soon' : next === null ? 'Bid' : `Bid ${auctionMoney(a, next)}`;
+  if (el.bidLabel.textContent !== label) el.bidLabel.textContent = label;
+}
+
+function bidErrorText(o, a) {
+  switch (o.code) {
+    case 'bid_too_low':
+      return o.minBid ? `Someone bid first: the next bid is ${auctionMoney(a, o.minBid)}` : 'Someone bid first: bid again';
+    case 'auction_not_live':
+      return 'Too late: the auction is not live.';
+    case 'banned':
+      return 'You were removed from this room.';
+    case 'forbidden':
+      return 'You cannot bid in this auction.';
+    case 'invalid_max':
+      return o.message;
+    case 'timeout':
+    case 'disconnected':
+      return 'No answer yet: tap again to retry the same bid.';
+    default:
+      return o.message || o.code;
+  }
+}
+
+el.auctionForm.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const a = room.auction;
+  const amount = client.nextBid(roomId);
+  if (!a || a.state !== 'live' || amount === null || demo.bidPending) return;
+  const p = room.products.get(a.product);
+  let max;
+  const raw = el.auctionMax.value.trim();
+  if (raw) {
+    max = Math.round(Number(raw) * 10 ** currencyDigits(p ? p.currency : 'USD'));
+    if (!Number.isFinite(max) || max < amount) {
+      demo.lastBid = { ok: false, auction: a.id, code: 'invalid_max', message: `Your max must be at least ${auctionMoney(a, amount)}.` };
+      renderAuction();
+      return;
+    }
+  }
+  // The same attempt (no answer yet) keeps its id: the server answers a
+  // repeated id with the first answer.
+  if (!bidAttempt || bidAttempt.auction !== a.id || bidAttempt.amount !== amount || bidAttempt.max !== max) {
+    bidAttempt = { id: randomId(), auction: a.id, amount, max };
+  }
+  const { id } = bidAttempt;
+  demo.bidPending = true;
+  renderAuction();
+  client
+    .bid({ room: roomId, auction: a.id, amount, max, id })
+    .then((reply) => {
+      bidAttempt = null;
+      demo.lastBid = { ok: true, id, auction: a.id, amount: reply.amount, leading: reply.leading, current: reply.current };
+      const m = myLead.get(a.id) || { handle: null, leadAt: null };
+      m.leadAt = reply.leading ? reply.current : null;
+      m.outbid = !reply.leading;
+      myLead.set(a.id, m);
+      if (max) el.auctionMax.value = '';
+    })
+    .catch((err) => {
+      if (err.code !== 'timeout' && err.code !== 'disconnected') bidAttempt = null;
+      demo.lastBid = { ok: false, id, auction: a.id, code: err.code, message: err.message, minBid: err.minBid };
+    })
+    .finally(() => {
+      demo.bidPending = false;
+      renderAll();
+    });
+});
+
 // ---- wiring ----
 
 function renderAll() {
@@ -431,14 +870,18 @@ function renderAll() {
   renderStock();
   renderSale();
   renderBuy();
+  renderChat();
+  renderAuction();
 }
 
 client.on('state', (d) => {
   syncDemo();
   renderConn(d);
+  renderChat(); // a new connection forgets the sampling notice until told again
 });
 client.on('change', renderAll);
 client.on('purchase', addTicker);
+client.on('reactions', onReactions);
 client.on('clock', () => {
   demo.clockOffset = client.clockOffset;
   const off = client.clockOffset;
@@ -449,6 +892,8 @@ client.on('clock', () => {
 setInterval(() => {
   renderSale();
   renderBuy();
+  renderChatError();
+  renderAuction();
   if (client.state === 'reconnecting') renderConn();
 }, 200);
 

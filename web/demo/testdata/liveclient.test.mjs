@@ -303,6 +303,113 @@ function jwtExp(token) {
   return JSON.parse(Buffer.from(token.split('.')[1], 'base64url')).exp * 1000;
 }
 
+test('chat: comments in id order once, deletions (also of a late copy), settings, mode, reactions', async () => {
+  const { client, room, ws } = await connected();
+  const author = { id: 'h1', name: 'Ann', role: 'viewer' };
+  const c = (id, text) => ({ id, author, text, at: Date.now() });
+  ws.frame({ type: 'snapshot', room: 'demo', seq: 5, ts: Date.now(), title: 'Drop', products, pinned: null, sale: null, viewers: 3,
+    chat: { enabled: true, slow_mode_ms: 0, announcement: 'Hi' }, comments: [c('8', 'a'), c('9', 'b')], auction: null });
+  assert.deepEqual(room.comments.map((x) => x.id), ['8', '9']);
+  assert.equal(room.chat.announcement, 'Hi');
+  const seen = [];
+  client.on('comment', (d) => seen.push(d.comment.id));
+  ws.frame(
+    { type: 'comment', room: 'demo', ts: Date.now(), comment: c('11', 'd') },
+    { type: 'comment', room: 'demo', ts: Date.now(), comment: c('10', 'c') }, // reordered
+    { type: 'comment', room: 'demo', ts: Date.now(), comment: c('11', 'd') }, // duplicate
+  );
+  assert.deepEqual(room.comments.map((x) => x.id), ['8', '9', '10', '11'], 'numeric ids in order: 10 after 9');
+  assert.deepEqual(seen, ['11', '10']);
+  ws.frame({ type: 'comment_deleted', room: 'demo', seq: 6, ts: Date.now(), comments: ['9', '12'] });
+  assert.deepEqual(room.comments.map((x) => x.id), ['8', '10', '11']);
+  ws.frame({ type: 'comment', room: 'demo', ts: Date.now(), comment: c('12', 'late copy of a deleted comment') });
+  assert.deepEqual(room.comments.map((x) => x.id), ['8', '10', '11'], 'a deleted comment never comes back');
+  ws.frame({ type: 'chat', room: 'demo', seq: 7, ts: Date.now(), chat: { enabled: false, slow_mode_ms: 5000, announcement: null } });
+  assert.deepEqual(room.chat, { enabled: false, slow_mode_ms: 5000, announcement: null });
+  assert.equal(room.seq, 7);
+  ws.frame(
+    { type: 'chat_mode', room: 'demo', ts: Date.now(), sampled: true, rate: 50 },
+    { type: 'reactions', room: 'demo', ts: Date.now(), counts: { heart: 12, fire: 2 } },
+  );
+  assert.deepEqual(room.chatMode, { sampled: true, rate: 50 });
+  assert.deepEqual(room.reactions, { heart: 12, fire: 2 });
+
+  // Requests: the error's extra fields reach the LiveError.
+  const p = client.comment('demo', 'hello');
+  const sent = ws.last('comment');
+  assert.deepEqual(sent, { type: 'comment', id: sent.id, room: 'demo', text: 'hello' });
+  ws.frame({ type: 'reply', id: sent.id, ok: false, error: { code: 'muted', message: 'muted', until: 1234 }, ts: Date.now() });
+  await assert.rejects(p, (e) => e.code === 'muted' && e.until === 1234 && e.retryAfterMs === null);
+  const q = client.comment('demo', 'again');
+  ws.frame({ type: 'reply', id: ws.last('comment').id, ok: false, error: { code: 'slow_mode', message: 'slow', retry_after_ms: 4000 }, ts: Date.now() });
+  await assert.rejects(q, (e) => e.code === 'slow_mode' && e.retryAfterMs === 4000);
+  assert.equal(client.react('demo', 'heart'), true);
+  assert.deepEqual(ws.last('react'), { type: 'react', room: 'demo', kind: 'heart' });
+  assert.throws(() => client.react('demo', 'angry'), (e) => e.code === 'bad_request');
+  const m = client.mute('demo', 'h1', 60000, { purge: true });
+  assert.deepEqual({ ...ws.last('mute'), id: 0 }, { type: 'mute', id: 0, room: 'demo', user: 'h1', duration_ms: 60000, purge: true });
+  ws.frame({ type: 'reply', id: ws.last('mute').id, ok: true, until: 99, ts: Date.now() });
+  assert.equal((await m).until, 99);
+
+  // A ban takes the connection out of the room.
+  const banned = [];
+  client.on('banned', (d) => banned.push(d.room.id));
+  ws.frame({ type: 'error', room: 'demo', code: 'banned', message: 'banned', ts: Date.now() });
+  assert.deepEqual(banned, ['demo']);
+  assert.equal(room.banned, true);
+  client.close();
+});
+
+test('auction: the leading bid with the highest v wins; events and snapshots merge; bids are resent with their id', async () => {
+  const { client, room, ws } = await connected();
+  const auction = { id: 'a1', product: 'p1', state: 'live', start_price: 1000, increment: 100, reserve_met: true, current: null,
+    leader: null, bids: 0, starts_at: 1, ends_at: 10_000, extend_ms: 10_000, sudden_death: false, result: null };
+  ws.frame({ type: 'auction', room: 'demo', seq: 6, ts: Date.now(), auction });
+  assert.equal(room.auction.state, 'live');
+  assert.equal(client.nextBid('demo'), 1000, 'the first bid is at least start_price');
+  const leader = (id) => ({ id, name: id, role: 'viewer' });
+  const bids = [];
+  client.on('bid', (d) => bids.push(d.v));
+  ws.frame(
+    { type: 'bid', room: 'demo', ts: Date.now(), auction: 'a1', current: 1200, leader: leader('x'), bids: 2, ends_at: 12_000, v: 2 },
+    { type: 'bid', room: 'demo', ts: Date.now(), auction: 'a1', current: 1000, leader: leader('y'), bids: 1, ends_at: 10_000, v: 1 }, // late
+    { type: 'bid', room: 'demo', ts: Date.now(), auction: 'a1', current: 1200, leader: leader('x'), bids: 2, ends_at: 12_000, v: 2 }, // again
+  );
+  assert.deepEqual(bids, [2]);
+  assert.equal(room.auction.current, 1200);
+  assert.equal(room.auction.leader.id, 'x');
+  assert.equal(room.auction.ends_at, 12_000, 'anti-sniping extension');
+  assert.equal(client.nextBid('demo'), 1300);
+  // A snapshot from before the last bid keeps the newer bid.
+  ws.frame({ type: 'snapshot', room: 'demo', seq: 6, ts: Date.now(), title: 'Drop', products, pinned: null, sale: null, viewers: 3,
+    auction: { ...auction, current: 1000, leader: leader('y'), bids: 1 } });
+  assert.equal(room.auction.current, 1200);
+  assert.equal(room.auction.bids, 2);
+  // The end is final.
+  ws.frame({ type: 'auction', room: 'demo', seq: 7, ts: Date.now(), auction: { ...auction, state: 'ended', current: 1500, leader: leader('z'), bids: 3,
+    result: { outcome: 'sold', amount: 1500, winner: leader('z'), order: 'o1' } } });
+  assert.equal(room.auction.state, 'ended');
+  assert.equal(room.auction.result.winner.id, 'z');
+  assert.equal(client.nextBid('demo'), null);
+
+  const b = client.bid({ room: 'demo', auction: 'a1', amount: 1300, max: 2000, id: 'bid-1' });
+  assert.deepEqual(ws.last('bid'), { type: 'bid', id: 'bid-1', room: 'demo', auction: 'a1', amount: 1300, max: 2000 });
+  ws.frame({ type: 'reply', id: 'bid-1', ok: false, error: { code: 'bid_too_low', message: 'low', min_bid: 1600 }, ts: Date.now() });
+  await assert.rejects(b, (e) => e.code === 'bid_too_low' && e.minBid === 1600);
+  const b2 = client.bid({ room: 'demo', auction: 'a1', amount: 1600, id: 'bid-2' });
+  assert.equal(ws.last('bid').max, undefined, 'no max: a plain bid');
+  ws.drop();
+  await tick(40);
+  const ws2 = FakeWS.all[FakeWS.all.length - 1];
+  ws2.open();
+  ws2.frame({ type: 'reply', id: ws2.sent[0].id, ok: true, ts: Date.now() });
+  await tick();
+  assert.equal(ws2.last('bid').id, 'bid-2', 'a bid is sent again with its id after a reconnect');
+  ws2.frame({ type: 'reply', id: 'bid-2', ok: true, amount: 1600, leading: true, current: 1600, ends_at: 13_000, ts: Date.now() });
+  assert.equal((await b2).leading, true);
+  client.close();
+});
+
 test('money in minor units', () => {
   assert.equal(formatMoney(1999, 'USD', 'en-US'), '$19.99');
   assert.equal(formatMoney(500, 'JPY', 'en-US'), '¥500');
