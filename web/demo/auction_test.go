@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -68,15 +67,6 @@ type auctionState struct {
 // orders API with the auction set.
 func TestBrowserAuction(t *testing.T) {
 	ts := startServer(t, server.Config{SeedDemo: true, MsgRate: -1})
-	// TEMPORARY, until issue 14's server side (branch w-auction) is merged:
-	// a node without the auction routes cannot run this test. Remove this
-	// guard when it lands; with the routes it changes nothing.
-	if res, err := http.Post(ts.URL+"/api/rooms/demo/auctions", "application/json", strings.NewReader("{}")); err == nil {
-		res.Body.Close()
-		if res.StatusCode == http.StatusNotFound || res.StatusCode == http.StatusMethodNotAllowed {
-			t.Skipf("this node has no auctions (POST /api/rooms/demo/auctions: %d): issue 14's server side is not merged yet", res.StatusCode)
-		}
-	}
 	shots := artifactsDir(t)
 	b := browser(t, 90*time.Second)
 
