@@ -160,33 +160,43 @@ func startNode(t *testing.T, redisURL string) string {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	addr := freeAddr(t)
+	startProcess(t, "liveserver", "http://"+addr+"/readyz",
+		[]string{"LIVESERVER_JWT_SECRET=" + secret, "LIVESERVER_DRAIN_TIMEOUT=1s"},
+		bin, "-addr", addr, "-redis", redisURL)
+	return addr
+}
+
+// startProcess runs a program until the test ends, waits until ready
+// answers 200, and logs the program's output if the test failed.
+func startProcess(t *testing.T, name, ready string, env []string, bin string, args ...string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "-addr", addr, "-redis", redisURL)
-	cmd.Env = append(os.Environ(), "LIVESERVER_JWT_SECRET="+secret, "LIVESERVER_DRAIN_TIMEOUT=1s")
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		cancel()
 		cmd.Wait()
 		if t.Failed() {
-			t.Logf("liveserver log:\n%s", logs.String())
+			t.Logf("%s log:\n%s", name, logs.String())
 		}
 	})
-	waitFor(t, 20*time.Second, "the node to be ready", func() error {
-		resp, err := http.Get("http://" + addr + "/readyz")
+	waitFor(t, 30*time.Second, name+" to be ready", func() error {
+		resp, err := http.Get(ready)
 		if err != nil {
 			return err
 		}
 		resp.Body.Close()
 		if resp.StatusCode != 200 {
-			return fmt.Errorf("readyz %d", resp.StatusCode)
+			return fmt.Errorf("%s %d", ready, resp.StatusCode)
 		}
 		return nil
 	})
-	return addr
 }
 
 func token(t *testing.T, id auth.Identity) string {
@@ -274,35 +284,11 @@ scrape_configs:
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin,
+	startProcess(t, "prometheus", "http://"+addr+"/-/ready", nil, bin,
 		"--config.file="+cfgPath,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr,
 	)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("prometheus log:\n%s", logs.String())
-		}
-	})
-	waitFor(t, 30*time.Second, "Prometheus to be ready", func() error {
-		resp, err := http.Get("http://" + addr + "/-/ready")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("ready %d", resp.StatusCode)
-		}
-		return nil
-	})
 	return addr
 }
 
