@@ -3,6 +3,7 @@ package room
 import (
 	"context"
 	"fmt"
+	ltestutil "github.com/liveserver/liveserver/internal/testutil"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -50,11 +51,11 @@ func TestStalledWriteClosedAsSlowNotByPing(t *testing.T) {
 		conns <- c
 		go c.ReadLoop(func(websocket.MessageType, []byte) {})
 	}))
-	ts.Listener = smallBufListener{ts.Listener}
+	ts.Listener = ltestutil.SmallSendBufListener{Listener: ts.Listener}
 	ts.Start()
 	defer ts.Close()
 	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		return smallRecvBufDialer(4<<10).DialContext(ctx, network, addr)
+		return ltestutil.SmallRecvBufDialer(4<<10).DialContext(ctx, network, addr)
 	}}}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -24,18 +24,6 @@ import (
 	"github.com/liveserver/liveserver/protocol"
 )
 
-// smallBufListener shrinks every accepted socket's send buffer, so a peer
-// that stops reading fills it after a few frames rather than megabytes.
-type smallBufListener struct{ net.Listener }
-
-func (l smallBufListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetWriteBuffer(16 << 10)
-	}
-	return c, err
-}
-
 // Consumers that stop reading and later resume, many times each, while a
 // room's events keep flowing to them and to consumers that always read:
 // each must get every event, in order, up to the last, or get the events in
@@ -86,12 +74,12 @@ func TestStopResumeUnderLoad(t *testing.T) {
 		}
 		go c.ReadLoop(func(websocket.MessageType, []byte) {})
 	}))
-	ts.Listener = smallBufListener{ts.Listener}
+	ts.Listener = ltestutil.SmallSendBufListener{Listener: ts.Listener}
 	ts.Start()
 	defer ts.Close()
 	url := "ws" + strings.TrimPrefix(ts.URL, "http")
 	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		return smallRecvBufDialer(16<<10).DialContext(ctx, network, addr)
+		return ltestutil.SmallRecvBufDialer(16<<10).DialContext(ctx, network, addr)
 	}}}
 
 	pad := strings.Repeat("x", 100)

@@ -403,9 +403,9 @@ func TestOrderRetentionRedisKeepsRecent(t *testing.T) {
 }
 
 // smallBufferClient dials with a 4 KiB receive buffer (see
-// smallRecvBufDialer).
+// testutil.SmallRecvBufDialer).
 func smallBufferClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{DialContext: smallRecvBufDialer(4096).DialContext}}
+	return &http.Client{Transport: &http.Transport{DialContext: testutil.SmallRecvBufDialer(4096).DialContext}}
 }
 
 // Joins racing a DELETE: each viewer either joined and then got

@@ -397,11 +397,11 @@ func TestSlowConsumers(t *testing.T) {
 	// keepalive ping (25 s, never answered) drops the connection as a
 	// dead peer, which is not a slow consumer.
 	n := startNodeOn(t, server.Config{SeedDemo: true, MaxQueueBytes: 64 << 10, WriteTimeout: 2 * time.Second},
-		func(l net.Listener) net.Listener { return smallSendBufListener{l} })
+		func(l net.Listener) net.Listener { return testutil.SmallSendBufListener{Listener: l} })
 	creator := dial(t, n.wsURL(), n.token(t, "cr", "creator", "demo"))
 
 	// A raw connection that joins and then never reads again.
-	stuckClient := &http.Client{Transport: &http.Transport{DialContext: smallRecvBufDialer(4 << 10).DialContext}}
+	stuckClient := &http.Client{Transport: &http.Transport{DialContext: testutil.SmallRecvBufDialer(4 << 10).DialContext}}
 	dctx, dcancel := contextWithTimeout(5 * time.Second)
 	stuck, _, err := websocket.Dial(dctx, n.wsURL(), &websocket.DialOptions{HTTPClient: stuckClient})
 	dcancel()
