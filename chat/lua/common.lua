@@ -32,22 +32,7 @@ local function room_exists()
 	return redis.call('EXISTS', K_META) == 1
 end
 
--- emit is inventory's emit: the room's next seq, the bounded history, the
--- room's channel, the same envelope.
-local function emit(typ, body)
-	local seq = int(redis.call('HINCRBY', K_META, 'seq', 1))
-	local env = 'S' .. seq .. '\n{"type":"' .. typ .. '","room":"' .. ROOM .. '","seq":' .. seq ..
-		',"ts":' .. int(NOW) .. body .. '}'
-	redis.call('RPUSH', K_HIST, env)
-	redis.call('LTRIM', K_HIST, -HISTORY, -1)
-	redis.call('$PUBLISH', CHANNEL, env)
-end
-
--- volatile publishes a message without seq; key is its envelope key.
-local function volatile(key, typ, body)
-	redis.call('$PUBLISH', CHANNEL, 'V' .. key .. '\n{"type":"' .. typ .. '","room":"' .. ROOM ..
-		'","ts":' .. int(NOW) .. body .. '}')
-end
+$ENVELOPE
 
 local function privileged(role)
 	return role == 'moderator' or role == 'creator' or role == 'admin'

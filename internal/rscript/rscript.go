@@ -8,10 +8,13 @@
 //
 //	redis.call('$PUBLISH', CHANNEL, env)
 //
-// and the store picks the form for its client with For.
+// and the store picks the form for its client with For. A script's prelude
+// writes $ENVELOPE where the shared emit and volatile functions
+// (envelope.lua) belong, so every room script builds its envelopes one way.
 package rscript
 
 import (
+	_ "embed"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -22,8 +25,13 @@ type Script struct {
 	plain, sharded *redis.Script
 }
 
-// New returns the script src, whose publications are written $PUBLISH.
+//go:embed envelope.lua
+var envelope string
+
+// New returns the script src, whose publications are written $PUBLISH and
+// whose $ENVELOPE is replaced by the shared emit and volatile functions.
 func New(src string) *Script {
+	src = strings.Replace(src, "$ENVELOPE", envelope, 1)
 	return &Script{
 		plain:   redis.NewScript(strings.ReplaceAll(src, "$PUBLISH", "PUBLISH")),
 		sharded: redis.NewScript(strings.ReplaceAll(src, "$PUBLISH", "SPUBLISH")),

@@ -44,23 +44,7 @@ local function product_json(id)
 	return string.sub(static, 1, -2) .. ',"remaining":' .. remaining .. ',"v":' .. v .. '}'
 end
 
--- emit gives an event the room's next seq, appends it to the bounded
--- history and publishes it, all in this one atomic script: nothing is
--- published that is not also in the state and the history.
-local function emit(typ, body)
-	local seq = int(redis.call('HINCRBY', K_META, 'seq', 1))
-	local env = 'S' .. seq .. '\n{"type":"' .. typ .. '","room":"' .. ROOM .. '","seq":' .. seq ..
-		',"ts":' .. int(NOW) .. body .. '}'
-	redis.call('RPUSH', K_HIST, env)
-	redis.call('LTRIM', K_HIST, -HISTORY, -1)
-	redis.call('$PUBLISH', CHANNEL, env)
-end
-
--- volatile publishes a message without seq; key is its conflation key.
-local function volatile(key, typ, body)
-	redis.call('$PUBLISH', CHANNEL, 'V' .. key .. '\n{"type":"' .. typ .. '","room":"' .. ROOM ..
-		'","ts":' .. int(NOW) .. body .. '}')
-end
+$ENVELOPE
 
 local SALE_NUMBERS = {'price', 'quantity', 'sold', 'per_user_limit', 'starts_at', 'ends_at'}
 
