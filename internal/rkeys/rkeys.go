@@ -25,7 +25,7 @@
 //
 // What travels on the events channel is a protocol envelope
 // (protocol.SeqEnvelope, protocol.VolatileEnvelope), built by the memory
-// store in Go and by the scripts in inventory/lua/common.lua; a contract
+// store in Go and by every room script through internal/rscript/envelope.lua; a contract
 // test in inventory checks that both encode the same bytes.
 //
 // Names is plain data, safe for concurrent use.
