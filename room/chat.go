@@ -19,16 +19,23 @@ import (
 // (with seq) and need nothing here.
 //
 // Load shedding: a room whose comments arrive faster than
-// Config.ChatFanoutRate a second is sampled. Comments are counted in 1 s
-// windows of their own "at" (the store's clock, the same on every node), so
-// every node that sees the room's comments makes the same decisions: while
-// sampled, ordinary viewers get comment N iff N % k == 0, with k = ceil(the
-// larger of the last window's and this window's count / rate), about rate a
-// second, the same subset on every node. The author's own connections and
-// members with All (creator, moderator, admin) get every comment. Sampling
-// starts with the comment that passes the rate in a window (announced at
-// once by chat_mode sampled:true, so within the window) and ends after two
-// closed windows at or below the rate (chat_mode sampled:false).
+// Config.ChatFanoutRate a second is sampled. The decision is made on the
+// comments' own "at" (the store's clock, the same on every node), so every
+// node that sees the room's comments decides alike. Sampling starts when a
+// token bucket of one second's worth (rate tokens, refilled at rate a
+// second) runs dry: a steady stream at the rate, bunched by jitter, never
+// starts it, a sustained excess does (at 10x the rate within a tenth of a
+// second, at 1.1x within ten seconds), announced at once by chat_mode
+// sampled:true. While sampled, ordinary viewers get comment N iff
+// N % k == 0, with k = ceil(the larger of the last 1 s window's and this
+// window's count / rate), about rate a second, the same subset on every
+// node. The author's own connections and members with All (creator,
+// moderator, admin) get every comment. Sampling ends after two closed
+// windows at or below the rate (chat_mode sampled:false).
+//
+// A node that starts watching a room mid-stream starts with a full bucket
+// and may start sampling a little later than the others; they agree again
+// once the room's comments slow to the rate.
 
 // DefaultChatFanoutRate is Config.ChatFanoutRate's default: comments a
 // second per room delivered to every viewer.
@@ -50,6 +57,8 @@ type chatRoom struct {
 	all      map[*sub]struct{} // subscribers with Member.All
 
 	sampled bool
+	credit  int64 // the bucket, in thousandths of a comment (rate*1000 is full)
+	last    int64 // at (Unix ms) of the last comment counted in credit
 	window  int64 // the current window: Unix seconds of the comments' at
 	cur     int   // comments in the current window
 	prev    int   // comments in the window before (0 if it was not the one before)
@@ -173,7 +182,7 @@ func (h *Hub) comment(r *hubRoom, handle string, msg []byte) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	everyone, mode := r.chat.admit(id, at/1000, h.cfg.ChatFanoutRate)
+	everyone, mode := r.chat.admit(id, at, h.cfg.ChatFanoutRate)
 	if mode != nil {
 		h.announceLocked(r, *mode)
 	}
@@ -215,14 +224,22 @@ type bufferedComment struct {
 	msg []byte
 }
 
-// admit counts a comment of window w and reports whether every subscriber
-// gets it, and the chat_mode to announce first, if the mode changes.
-func (cr *chatRoom) admit(id uint64, w int64, rate int) (everyone bool, mode *bool) {
-	if cr.advance(w, rate) {
+// admit counts a comment at atMs (Unix ms) and reports whether every
+// subscriber gets it, and the chat_mode to announce first, if the mode
+// changes.
+func (cr *chatRoom) admit(id uint64, atMs int64, rate int) (everyone bool, mode *bool) {
+	if cr.advance(atMs/1000, rate) {
 		mode = new(bool) // sampled:false
 	}
 	cr.cur++
-	if !cr.sampled && cr.cur > rate {
+	full := int64(rate) * 1000
+	if d := atMs - cr.last; d > 0 {
+		cr.credit = min(full, cr.credit+min(d, 1000)*int64(rate))
+		cr.last = atMs
+	}
+	if cr.credit >= 1000 {
+		cr.credit -= 1000
+	} else if !cr.sampled {
 		cr.sampled, cr.quiet = true, 0
 		t := true
 		mode = &t

@@ -16,7 +16,7 @@ import (
 	"github.com/liveserver/liveserver/protocol"
 )
 
-// The sampling decisions depend only on the comments' ids and windows, so
+// The sampling decisions depend only on the comments' ids and times, so
 // every node that sees the same comments decides alike.
 func TestChatSamplingDecisions(t *testing.T) {
 	const rate = 3
@@ -24,8 +24,8 @@ func TestChatSamplingDecisions(t *testing.T) {
 	var modes []bool
 	delivered := 0
 	for id := uint64(1); id <= 12; id++ {
-		everyone, mode := a.admit(id, 100, rate)
-		e2, m2 := b.admit(id, 100, rate)
+		everyone, mode := a.admit(id, 100_000, rate)
+		e2, m2 := b.admit(id, 100_000, rate)
 		if everyone != e2 || (mode == nil) != (m2 == nil) {
 			t.Fatalf("comment %d: two rooms decided differently", id)
 		}
@@ -46,7 +46,7 @@ func TestChatSamplingDecisions(t *testing.T) {
 		t.Fatalf("delivered %d of 12 at rate %d", delivered, rate)
 	}
 	// The next window is still busy: still sampled, k from the last window.
-	if everyone, mode := a.admit(13, 101, rate); mode != nil || everyone != (13%4 == 0) {
+	if everyone, mode := a.admit(13, 101_000, rate); mode != nil || everyone != (13%4 == 0) {
 		t.Fatalf("comment 13 in the next window: everyone %v, mode %v", everyone, mode)
 	}
 	// Quiet windows: one closed window at or below the rate is not enough,
@@ -60,13 +60,43 @@ func TestChatSamplingDecisions(t *testing.T) {
 	// Comments stopping altogether: the sweep's advance ends it.
 	var c chatRoom
 	for id := uint64(1); id <= 5; id++ {
-		c.admit(id, 200, rate)
+		c.admit(id, 200_000, rate)
 	}
 	if !c.sampled {
 		t.Fatal("5 comments at rate 3 not sampled")
 	}
 	if !c.advance(205, rate) {
 		t.Fatal("a gap of windows did not end sampling")
+	}
+}
+
+// A steady stream at the rate, bunched by jitter so that some 1 s windows
+// hold more than the rate, is not sampled; a sustained excess is, and the
+// larger the excess the sooner.
+func TestChatSamplingToleratesJitter(t *testing.T) {
+	const rate = 50
+	// run feeds n comments a second for secs seconds, each up to jitter ms
+	// late (deterministic), and returns the ms of the first sampled one.
+	run := func(n, secs int, jitter int64) (sampledAt int64) {
+		var cr chatRoom
+		id := uint64(0)
+		for i := range n * secs {
+			id++
+			at := 1_000_000 + int64(i)*1000/int64(n) + int64(i*7919)%(jitter+1)
+			if _, mode := cr.admit(id, at, rate); mode != nil && *mode {
+				return at - 1_000_000
+			}
+		}
+		return -1
+	}
+	if at := run(50, 60, 300); at >= 0 {
+		t.Fatalf("50/s with 300 ms of jitter sampled at %d ms", at)
+	}
+	if at := run(60, 30, 0); at < 0 || at > 6_000 {
+		t.Fatalf("60/s: sampled at %d ms, want within ~5 s", at)
+	}
+	if at := run(500, 2, 0); at < 0 || at > 200 {
+		t.Fatalf("500/s: sampled at %d ms, want within 0.2 s", at)
 	}
 }
 
