@@ -1,6 +1,9 @@
 package protocol
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"strings"
+)
 
 // Message types of live auctions (docs/PROTOCOL.md, "Live auctions").
 // TypeBid is both the client's bid and the server's volatile bid message.
@@ -87,6 +90,9 @@ type Bid struct {
 
 // BidKey is the conflation key of an auction's bid messages.
 func BidKey(auction string) string { return "bid:" + auction }
+
+// IsBidKey reports whether key is a BidKey.
+func IsBidKey(key string) bool { return strings.HasPrefix(key, "bid:") }
 
 // BidTooLow is the bid_too_low refusal, with the least amount accepted.
 func BidTooLow(minBid int64) *Error {

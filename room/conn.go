@@ -34,9 +34,15 @@ type Conn struct {
 	queueSince time.Time
 	vol        []volatileMsg // conflated messages, one per room and key
 	writing    bool          // a writer (pool turn or goroutine) owns the queue
-	closing    bool          // no more sends; the writer closes after the queue
-	closeCode  websocket.StatusCode
-	closeWhy   string
+	// listed: writing, and on a worker's ready list that no writer has
+	// taken yet; Reply may take the turn (the worker then skips it).
+	listed bool
+	// replying: Reply is queuing and decides who writes, not
+	// startWriterLocked.
+	replying  bool
+	closing   bool // no more sends; the writer closes after the queue
+	closeCode websocket.StatusCode
+	closeWhy  string
 	// noHandshake: close without waiting for the client's close frame
 	// (CloseNow).
 	noHandshake bool
@@ -201,6 +207,33 @@ func (c *Conn) Send(msg []byte) bool {
 
 func (c *Conn) sendLocked(msg []byte) bool { return c.queueLocked(msg, time.Now(), nil) }
 
+// Reply is Send for the answer to the client's own request, written at
+// once on the calling goroutine (a non-blocking write; a full socket hands
+// over to a writer goroutine as in the pool) when no writer is at the
+// connection. A connection that a room's fan-out put on a worker's ready
+// list counts as free: Reply takes its turn and the worker skips it. So an
+// answer does not wait in line behind the fan-out of a large room (10,000
+// connections' writes); the caller, the connection's handler, pays for the
+// write.
+func (c *Conn) Reply(msg []byte) bool {
+	c.mu.Lock()
+	c.replying = true
+	ok := c.sendOwnLocked(msg)
+	c.replying = false
+	mine := false
+	switch {
+	case !c.writing && c.queued > 0: // also the error of a close that sendOwnLocked began
+		c.writing, mine = true, true
+	case c.writing && c.listed:
+		c.listed, mine = false, true
+	}
+	c.mu.Unlock()
+	if mine {
+		putFrameBuf(c.writeTurn(newFrameBuf(), false))
+	}
+	return ok
+}
+
 // queueLocked queues an ordered message at now. A connection it makes ready
 // to write goes to f's list if f is not nil (the caller hands the list to
 // the writer pool), else straight to the pool.
@@ -268,8 +301,8 @@ func (c *Conn) putVolatileLocked(room, key string, msg []byte, now time.Time, f 
 // startWriterLocked hands c to a writer unless it has one: to f's list if
 // f is not nil, else to the pool.
 func (c *Conn) startWriterLocked(f *fanout) {
-	if !c.writing {
-		c.writing = true
+	if !c.writing && !c.replying {
+		c.writing, c.listed = true, true
 		if f != nil {
 			f.add(c)
 			return
@@ -394,6 +427,28 @@ const (
 func (c *Conn) take(buf []byte) (frame []byte, n int, closing bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.takeLocked(buf)
+}
+
+// claim takes the turn of a connection found on a ready list: false if a
+// Reply took it meanwhile (the list's entry is stale).
+func (c *Conn) claim() bool {
+	c.mu.Lock()
+	ok := c.listed
+	c.listed = false
+	c.mu.Unlock()
+	return ok
+}
+
+// writeListed is writeLoop for a connection taken off a ready list that
+// no worker will serve, unless a Reply took its turn.
+func (c *Conn) writeListed() {
+	if c.claim() {
+		c.writeLoop(nil)
+	}
+}
+
+func (c *Conn) takeLocked(buf []byte) (frame []byte, n int, closing bool) {
 	if c.queued > 0 {
 		c.hub.metrics.queueDelay.Observe(time.Since(c.queueSince).Seconds())
 	}

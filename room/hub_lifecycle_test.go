@@ -143,7 +143,7 @@ func TestHubCloseStopsTimers(t *testing.T) {
 	pending := func() bool {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		return r.volTimer != nil || r.volPending != nil
+		return r.vol.timer != nil || r.vol.pending != nil
 	}
 	if !pending() {
 		t.Fatal("no flush pending before Close: the check below checks nothing")

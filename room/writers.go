@@ -69,7 +69,7 @@ func (sh *writerShard) add(cs ...*Conn) {
 	if !sh.running {
 		sh.mu.Unlock()
 		for _, c := range cs {
-			go c.writeLoop(nil)
+			go c.writeListed() // the caller may hold c.mu: claim there
 		}
 		return
 	}
@@ -145,7 +145,7 @@ func (sh *writerShard) run(stop <-chan struct{}) {
 		sh.ready = sh.spare[:0]
 		sh.mu.Unlock()
 		for i, c := range batch {
-			buf = c.writeTurn(buf)
+			buf = c.writeTurn(buf, true)
 			batch[i] = nil
 		}
 		if cap(batch) > maxKeptReady {
@@ -167,7 +167,7 @@ func (sh *writerShard) stopRunning() {
 	sh.ready = nil
 	sh.mu.Unlock()
 	for _, c := range left {
-		go c.writeLoop(nil)
+		go c.writeListed()
 	}
 }
 
@@ -175,13 +175,28 @@ func (sh *writerShard) stopRunning() {
 // before it moves on to the next ready one (fairness under a steady flow).
 const maxTurnFrames = 4
 
-// writeTurn is a worker's turn at c: it writes what is queued while the
-// socket takes every frame whole and at once, and otherwise hands c to a
-// writer goroutine of its own. It returns the worker's frame buffer, a new
-// one if the old one went with c.
-func (c *Conn) writeTurn(buf []byte) []byte {
-	for range maxTurnFrames {
-		frame, n, closing := c.take(buf)
+// writeTurn is a worker's turn at c (or a Reply's): it writes what is
+// queued while the socket takes every frame whole and at once, and
+// otherwise hands c to a writer goroutine of its own. listed: c comes from
+// a ready list, and the turn is claimed first (see Conn.Reply). It returns
+// the frame buffer, a new one if the old one went with c.
+func (c *Conn) writeTurn(buf []byte, listed bool) []byte {
+	for i := range maxTurnFrames {
+		var frame []byte
+		var n int
+		var closing bool
+		if i == 0 && listed {
+			c.mu.Lock()
+			if !c.listed {
+				c.mu.Unlock()
+				return buf // a Reply took the turn
+			}
+			c.listed = false
+			frame, n, closing = c.takeLocked(buf)
+			c.mu.Unlock()
+		} else {
+			frame, n, closing = c.take(buf)
+		}
 		if n == 0 {
 			if closing {
 				go c.writeLoop(nil) // the close handshake waits for the peer
@@ -206,6 +221,9 @@ func (c *Conn) writeTurn(buf []byte) []byte {
 		buf = keepBuf(frame, buf)
 	}
 	// More may be queued: back to the end of the line, still writing.
+	c.mu.Lock()
+	c.listed = true
+	c.mu.Unlock()
 	c.hub.writers.schedule(c)
 	return buf
 }

@@ -84,3 +84,127 @@ func TestWriterPoolHandsOffFullSockets(t *testing.T) {
 		t.Fatal("no frame was handed off: the socket never filled, so this test tested nothing")
 	}
 }
+
+// A reply does not wait in line behind a fan-out: a connection that a
+// fan-out listed but no worker has reached is written by Reply at once,
+// its queue in order, and the worker then skips the stale entry.
+func TestReplyTakesListedTurn(t *testing.T) {
+	f := newHubFixture(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, f.url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	var c *Conn
+	ltestutil.Eventually(t, "the connection registered", func() bool {
+		f.hub.mu.RLock()
+		defer f.hub.mu.RUnlock()
+		for k := range f.hub.conns {
+			c = k
+		}
+		return c != nil
+	})
+	var got []string
+	read := func(want int) {
+		t.Helper()
+		for len(got) < want {
+			rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+			_, data, err := ws.Read(rctx)
+			rcancel()
+			if err != nil {
+				t.Fatalf("read after %q: %v", got, err)
+			}
+			for _, m := range bytes.Split(data, []byte("\n")) {
+				if !bytes.HasPrefix(m, []byte(`{"type":"snapshot"`)) {
+					got = append(got, string(m))
+				}
+			}
+		}
+	}
+
+	// The fan-out lists c but does not hand its list to the pool yet: only
+	// Reply can write before flush.
+	var fo fanout
+	fo.start(f.hub.writers)
+	c.mu.Lock()
+	c.queueLocked([]byte("event"), time.Now(), &fo)
+	listed := c.listed
+	c.mu.Unlock()
+	if !listed {
+		t.Fatal("the fan-out did not list the connection")
+	}
+	c.Reply([]byte("reply"))
+	read(2)
+	fo.flush() // the worker finds a stale entry
+	c.Send([]byte("after"))
+	read(3)
+	if want := []string{"event", "reply", "after"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if d := testutil.ToFloat64(f.hub.metrics.messages); d != 3+1 { // and the snapshot
+		t.Fatalf("%v messages counted as sent, want 4", d)
+	}
+}
+
+// Replies and fan-outs racing on one connection: every message arrives
+// once, each stream in its order.
+func TestReplyRacesFanOut(t *testing.T) {
+	f := newHubFixture(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, f.url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	ws.SetReadLimit(-1)
+	var c *Conn
+	ltestutil.Eventually(t, "the connection registered", func() bool {
+		f.hub.mu.RLock()
+		defer f.hub.mu.RUnlock()
+		for k := range f.hub.conns {
+			c = k
+		}
+		return c != nil
+	})
+	const n = 5000
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for i := range n {
+			var fo fanout
+			fo.start(f.hub.writers)
+			c.mu.Lock()
+			c.queueLocked(fmt.Appendf(nil, "e%d", i), time.Now(), &fo)
+			c.mu.Unlock()
+			fo.flush()
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for i := range n {
+			c.Reply(fmt.Appendf(nil, "r%d", i))
+		}
+	}()
+	next := map[byte]int{}
+	for next['e']+next['r'] < 2*n {
+		_, data, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatalf("read after e%d r%d: %v", next['e'], next['r'], err)
+		}
+		for _, m := range bytes.Split(data, []byte("\n")) {
+			if bytes.HasPrefix(m, []byte(`{"type":"snapshot"`)) {
+				continue
+			}
+			k, err := strconv.Atoi(string(m[1:]))
+			if err != nil || k != next[m[0]] {
+				t.Fatalf("got %q, want %c%d", m, m[0], next[m[0]])
+			}
+			next[m[0]]++
+		}
+	}
+	wg.Wait()
+}

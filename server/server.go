@@ -87,6 +87,9 @@ type Config struct {
 	// VolatileInterval is the least time between two fan-outs of a room's
 	// volatile messages (stock, purchase ticker); zero: 50ms.
 	VolatileInterval time.Duration
+	// BidInterval is the same for auction bid messages; zero:
+	// room.DefaultBidInterval.
+	BidInterval time.Duration
 	// ChatFanoutRate is how many comments a second of a room every viewer
 	// gets; above it viewers get a fair sample (chat_mode). Zero: 50.
 	ChatFanoutRate int
@@ -247,6 +250,7 @@ func New(cfg Config) (*Server, error) {
 		WriteTimeout:      cfg.WriteTimeout,
 		ViewersInterval:   cfg.ViewersInterval,
 		VolatileInterval:  cfg.VolatileInterval,
+		BidInterval:       cfg.BidInterval,
 		MaxRoomsPerConn:   cfg.MaxRoomsPerConn,
 		ChatFanoutRate:    cfg.ChatFanoutRate,
 		Logger:            cfg.Logger,

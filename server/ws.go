@@ -250,7 +250,7 @@ func (ss *session) allow(typ websocket.MessageType, data []byte) bool {
 func (ss *session) fail(id string, err error) {
 	pe := ss.s.clientError(err)
 	if id != "" {
-		ss.c.Send(protocol.ReplyError(id, now(), pe))
+		ss.c.Reply(protocol.ReplyError(id, now(), pe))
 	} else {
 		ss.c.Send(protocol.ErrorMessage(now(), pe))
 	}
@@ -258,7 +258,7 @@ func (ss *session) fail(id string, err error) {
 
 func (ss *session) reply(id string, fields map[string]any) {
 	if id != "" {
-		ss.c.Send(protocol.Reply(id, now(), fields))
+		ss.c.Reply(protocol.Reply(id, now(), fields))
 	}
 }
 
@@ -280,7 +280,7 @@ func (ss *session) handle(ctx context.Context, data []byte) {
 		return
 	}
 	if m.Type == protocol.TypePing {
-		ss.c.Send(protocol.Pong(m.ID, now()))
+		ss.c.Reply(protocol.Pong(m.ID, now()))
 		return
 	}
 	if m.Type == protocol.TypeAuth {

@@ -48,7 +48,7 @@ type options struct {
 	maxConns, maxRoomsPerConn, msgBurst, maxQueueBytes          int
 	msgRate                                                     float64
 	maxFrame                                                    int64
-	drainTimeout, writeTimeout, volatileInterval                time.Duration
+	drainTimeout, writeTimeout, volatileInterval, bidInterval   time.Duration
 	jwtMaxLifetime                                              time.Duration
 	chatFanoutRate                                              int
 	seedDemo, dev, debugAddrPublic                              bool
@@ -108,6 +108,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.orderRetention, "order-retention", inventory.DefaultOrderRetention, "how long orders are kept (by their time), also those of deleted rooms; older ones are trimmed")
 	fs.DurationVar(&o.writeTimeout, "write-timeout", 10*time.Second, "a write to a client stalled this long closes it as a slow consumer (4000)")
 	fs.DurationVar(&o.volatileInterval, "volatile-interval", 50*time.Millisecond, "least time between two fan-outs of a room's stock and purchase-ticker messages (the latest of each goes); 1ms to 10s")
+	fs.DurationVar(&o.bidInterval, "bid-interval", 200*time.Millisecond, "least time between two fan-outs of a room's auction bid messages (the latest goes; a bidder's own reply is never held back); 1ms to 10s")
 	fs.IntVar(&o.chatFanoutRate, "chat-fanout-rate", 50, "comments a second of one room delivered to every viewer; above it viewers get a fair sample of about that rate (chat_mode), authors all of their own, creators and moderators all; 1 to 10000")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 10*time.Second, "on SIGINT/SIGTERM, time over which connections are closed with 1001 before exit")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
@@ -157,6 +158,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	}
 	if o.volatileInterval < time.Millisecond || o.volatileInterval > 10*time.Second {
 		return o, fmt.Errorf("-volatile-interval %v: want 1ms to 10s", o.volatileInterval)
+	}
+	if o.bidInterval < time.Millisecond || o.bidInterval > 10*time.Second {
+		return o, fmt.Errorf("-bid-interval %v: want 1ms to 10s", o.bidInterval)
 	}
 	if o.chatFanoutRate < 1 || o.chatFanoutRate > 10000 {
 		return o, fmt.Errorf("-chat-fanout-rate %d: want 1 to 10000", o.chatFanoutRate)
@@ -359,6 +363,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		OrderRetention:        o.orderRetention,
 		WriteTimeout:          o.writeTimeout,
 		VolatileInterval:      o.volatileInterval,
+		BidInterval:           o.bidInterval,
 		ChatFanoutRate:        o.chatFanoutRate,
 		SeedDemo:              o.seedDemo,
 		Logger:                log,
