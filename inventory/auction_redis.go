@@ -164,7 +164,10 @@ func (s *RedisStore) Bid(ctx context.Context, req BidRequest) (BidReceipt, error
 	argv := []any{req.Room, s.names.Events(req.Room),
 		s.nowArg(), req.User, req.Auction, req.Amount, req.Max, author, uuid.NewString(), IdempotencyTTL.Milliseconds(), req.Author.ID}
 	start := time.Now()
-	v, err := scriptAuctionBid.For(s.rdb).Run(ctx, s.rdb, keys, argv...).Slice()
+	// With WaitReplicas the bid is answered only once replicas have it
+	// (eval); a bidder told unavailable retries with the same id and gets
+	// the remembered answer, after a WAIT that covers it.
+	v, err := s.eval(ctx, scriptAuctionBid, true, keys, argv...)
 	s.observe("bid", start)
 	r, err := s.reply(ctx, "bid", v, err)
 	if err != nil {
@@ -234,8 +237,20 @@ func (s *RedisStore) scheduleAuction(ctx context.Context, member string, due int
 // tickAuction advances an auction (if it is still the room's) and records
 // its next instant in the index. It returns the next instant (0: none)
 // and the time, both Redis's.
+//
+// With WaitReplicas the tick is followed by WAIT, and a tick that falls
+// short fails and leaves the index entry as it was: the end counts as
+// done only once replicas have it, and until then the poll ticks the
+// entry again (the script ends an auction once; a later tick finds it
+// ended and only rewrites its record, so that its WAIT covers the end).
+// A failover that lost an unconfirmed end leaves the auction live on the
+// promoted replica, past its end, and the entry there: it is ended anew.
 func (s *RedisStore) tickAuction(ctx context.Context, room, id string) (due, now int64, err error) {
-	r, err := s.run(ctx, "auction_tick", scriptAuctionTick, room, "", s.nowArg(), id, uuid.NewString())
+	waits := "0"
+	if s.waitReplicas > 0 {
+		waits = "1"
+	}
+	r, err := s.runRoom(ctx, "auction_tick", scriptAuctionTick, true, room, "", s.nowArg(), id, uuid.NewString(), waits)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -101,12 +101,14 @@ type RedisConfig struct {
 	// OrderRetention is how long orders are kept, by their time; zero:
 	// DefaultOrderRetention. See redis_lifecycle.go.
 	OrderRetention time.Duration
-	// WaitReplicas, when above zero, answers a purchase only after WAIT
-	// confirmed that this many replicas of the room's master have it (see
-	// redis_batch.go); past WaitTimeout the buyer gets unavailable, and a
-	// retry with the same id answers the purchase's real outcome. Zero:
-	// no wait (replication stays asynchronous: a failover may lose an
-	// acknowledged purchase).
+	// WaitReplicas, when above zero, answers a purchase or a bid only
+	// after WAIT confirmed that this many replicas of the room's master
+	// have it (see redis_batch.go), and counts an auction's end as done
+	// (its index entry removed) only then; past WaitTimeout the buyer or
+	// bidder gets unavailable, and a retry with the same id answers the
+	// real outcome (an end is retried from the index). Zero: no wait
+	// (replication stays asynchronous: a failover may lose an acknowledged
+	// purchase, bid or end).
 	WaitReplicas int
 	// WaitTimeout bounds each WAIT; zero: 500ms. It must stay below the
 	// client's read timeout.
@@ -142,6 +144,11 @@ type RedisStore struct {
 	// auctionNow, when set (by tests only), is the auction scripts' clock
 	// in Unix ms instead of Redis TIME; see auction_redis.go.
 	auctionNow func() int64
+
+	// waitReplicas and waitTimeout are RedisConfig's WaitReplicas and
+	// WaitTimeout, for the writes that wait (see eval).
+	waitReplicas int
+	waitTimeout  time.Duration
 
 	retention time.Duration
 
@@ -181,6 +188,7 @@ func NewRedisStore(rdb redis.UniversalClient, cfg RedisConfig) *RedisStore {
 	}
 	s.buys = newBuyBatcher(rdb, scriptBuy.For(rdb), cfg.BuyPipelines, s.observe)
 	s.buys.waitReplicas, s.buys.waitTimeout = cfg.WaitReplicas, cfg.WaitTimeout
+	s.waitReplicas, s.waitTimeout = cfg.WaitReplicas, cfg.WaitTimeout
 	if cfg.TimerPoll > 0 {
 		s.wg.Add(1)
 		go s.pollLoop(cfg.TimerPoll)
@@ -232,11 +240,68 @@ func (s *RedisStore) observe(op string, start time.Time) {
 // run runs a room script. req is the request's key (requestKey), "" for
 // none.
 func (s *RedisStore) run(ctx context.Context, op string, sc *rscript.Script, room, req string, args ...any) (scriptReply, error) {
+	return s.runRoom(ctx, op, sc, false, room, req, args...)
+}
+
+// runRoom is run, followed by WAIT (see eval) if wait is set.
+func (s *RedisStore) runRoom(ctx context.Context, op string, sc *rscript.Script, wait bool, room, req string, args ...any) (scriptReply, error) {
 	argv := append([]any{room, s.names.Events(room)}, args...)
 	start := time.Now()
-	v, err := sc.For(s.rdb).Run(ctx, s.rdb, s.names.RoomKeys(room, req), argv...).Slice()
+	v, err := s.eval(ctx, sc, wait, s.names.RoomKeys(room, req), argv...)
 	s.observe(op, start)
 	return s.reply(ctx, op, v, err)
+}
+
+// eval runs a room script (keys[0] is one of the room's keys). If wait is
+// set and the store waits for replicas (WaitReplicas), the script is
+// followed by WAIT on the same connection, on the master of the room's
+// slot, and its answer is returned only if enough replicas confirmed it:
+// else ErrNotReplicated (the script did run). A slot that moved answers
+// MOVED or ASK, which fails the call; the slot map is reloaded for the
+// retry.
+func (s *RedisStore) eval(ctx context.Context, sc *rscript.Script, wait bool, keys []string, argv ...any) ([]any, error) {
+	script := sc.For(s.rdb)
+	if !wait || s.waitReplicas <= 0 {
+		return script.Run(ctx, s.rdb, keys, argv...).Slice()
+	}
+	var c interface {
+		pipeliner
+		redis.Scripter
+	} = s.rdb
+	cc, cluster := s.rdb.(*redis.ClusterClient)
+	if cluster {
+		master, err := cc.MasterForKey(ctx, keys[0])
+		if err != nil {
+			return nil, err
+		}
+		c = master
+	}
+	var cmd *redis.Cmd
+	send := func() error {
+		return pipeWait(ctx, c, s.waitReplicas, s.waitTimeout, func(pipe redis.Pipeliner) {
+			cmd = script.EvalSha(ctx, pipe, keys, argv...)
+		})
+	}
+	werr := send()
+	if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		// An empty script cache (a restart, a promoted replica): load the
+		// script on that master and send it once more.
+		if err := script.Load(ctx, c).Err(); err != nil {
+			return nil, err
+		}
+		werr = send()
+	}
+	v, err := cmd.Slice()
+	if err != nil {
+		if cluster && (redis.HasErrorPrefix(err, "MOVED") || redis.HasErrorPrefix(err, "ASK")) {
+			cc.ReloadState(ctx)
+		}
+		return nil, err
+	}
+	if werr != nil {
+		return nil, werr // ran, but not known to survive a failover
+	}
+	return v, nil
 }
 
 // reply reads a room script's answer v (or its error, a Redis call that

@@ -304,11 +304,37 @@ func (b *buyBatcher) exec(ctx context.Context, calls []*buyCall) []*redis.Cmd {
 // (1s), which must cover the pipeline and the WAIT.
 const defaultWaitTimeout = 500 * time.Millisecond
 
-// ErrNotReplicated answers a purchase whose WAIT timed out: Redis ran it,
-// but fewer replicas than required confirmed it, so a failover could still
-// lose it. The buyer gets unavailable; a retry with the same request id
-// answers the real outcome (and waits again).
-var ErrNotReplicated = errors.New("purchase not confirmed by enough replicas in time")
+// ErrNotReplicated answers a write (a purchase, a bid, an auction's end)
+// whose WAIT fell short: Redis ran it, but fewer replicas than required
+// confirmed it in time, so a failover could still lose it. The caller gets
+// unavailable; a retry with the same request id answers the real outcome
+// (and waits again).
+var ErrNotReplicated = errors.New("not confirmed by enough replicas in time")
+
+// pipeliner is a client whose pipelines run on one connection: a
+// *redis.Client (one Redis, a Sentinel-managed master, or one master of a
+// Redis Cluster), as WAIT needs.
+type pipeliner interface{ Pipeline() redis.Pipeliner }
+
+// pipeWait sends the commands add queues and then WAIT replicas as one
+// pipeline on c. It returns nil once that many replicas confirmed every
+// write of the connection so far (the queued commands' included), else
+// ErrNotReplicated or the WAIT's own error; the queued commands hold their
+// replies either way.
+func pipeWait(ctx context.Context, c pipeliner, replicas int, timeout time.Duration, add func(redis.Pipeliner)) error {
+	pipe := c.Pipeline()
+	add(pipe)
+	wait := pipe.Do(ctx, "wait", replicas, timeout.Milliseconds())
+	_, _ = pipe.Exec(ctx) // the commands hold the errors
+	got, err := wait.Int64()
+	if err != nil {
+		return err
+	}
+	if got < int64(replicas) {
+		return ErrNotReplicated
+	}
+	return nil
+}
 
 // execWait is exec followed, on the same connection, by WAIT
 // waitReplicas: Redis's replication is asynchronous, and WAIT returns
@@ -367,21 +393,16 @@ func (b *buyBatcher) execWait(ctx context.Context, calls []*buyCall) []*redis.Cm
 }
 
 // waitOn sends calls and a WAIT as one pipeline on c, filling cmds.
-func (b *buyBatcher) waitOn(ctx context.Context, c interface{ Pipeline() redis.Pipeliner }, calls []*buyCall, cmds []*redis.Cmd) {
+func (b *buyBatcher) waitOn(ctx context.Context, c pipeliner, calls []*buyCall, cmds []*redis.Cmd) {
 	start := time.Now()
-	pipe := c.Pipeline()
-	for i, call := range calls {
-		cmds[i] = b.script.EvalSha(ctx, pipe, call.keys, call.args...)
-	}
-	wait := pipe.Do(ctx, "wait", b.waitReplicas, b.waitTimeout.Milliseconds())
-	_, _ = pipe.Exec(ctx)
+	err := pipeWait(ctx, c, b.waitReplicas, b.waitTimeout, func(pipe redis.Pipeliner) {
+		for i, call := range calls {
+			cmds[i] = b.script.EvalSha(ctx, pipe, call.keys, call.args...)
+		}
+	})
 	b.observe("buy_batch", start)
-	got, err := wait.Int64()
-	if err == nil && got >= int64(b.waitReplicas) {
-		return
-	}
 	if err == nil {
-		err = ErrNotReplicated
+		return
 	}
 	for i, cmd := range cmds {
 		if cmd.Err() == nil {

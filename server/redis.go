@@ -170,6 +170,9 @@ func newRedisClient(cfg Config) (redisClient, error) {
 	if n > 1 {
 		return redisClient{}, errors.New("redis: a Redis URL, a Redis Cluster and Sentinels are mutually exclusive: give one (-redis, -redis-cluster or -redis-sentinel)")
 	}
+	if cfg.RedisTLSRootCAs != nil && !cfg.RedisTLS && !strings.HasPrefix(cfg.RedisURL, "rediss://") {
+		return redisClient{}, errors.New("redis: a TLS certificate authority is given (-redis-tls-ca) but the connection is not TLS: add -redis-tls, or use a rediss:// URL")
+	}
 	switch {
 	case len(cfg.RedisCluster) > 0:
 		opt := &redis.ClusterOptions{
@@ -181,9 +184,7 @@ func newRedisClient(cfg Config) (redisClient, error) {
 			// promoted) follows it; go-redis then reloads the slot map.
 			MaxRedirects: 8,
 		}
-		if cfg.RedisTLS {
-			opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-		}
+		opt.TLSConfig = redisTLSConfig(cfg)
 		return redisClient{rdb: redis.NewClusterClient(opt), where: "cluster " + strings.Join(cfg.RedisCluster, ","), poolSize: opt.PoolSize}, nil
 	case len(cfg.RedisSentinel) > 0:
 		if cfg.RedisMaster == "" {
@@ -196,9 +197,7 @@ func newRedisClient(cfg Config) (redisClient, error) {
 			MaxRetries: redisMaxRetries, MaxRetryBackoff: redisMaxRetryBackoff, DialerRetries: 1,
 			PoolSize: redisPoolSize, PoolTimeout: cfg.RequestTimeout, ContextTimeoutEnabled: true,
 		}
-		if cfg.RedisTLS {
-			opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-		}
+		opt.TLSConfig = redisTLSConfig(cfg)
 		return redisClient{rdb: redis.NewFailoverClient(opt), where: "master " + cfg.RedisMaster + " of sentinels " + strings.Join(cfg.RedisSentinel, ","), poolSize: opt.PoolSize}, nil
 	}
 	opt, err := redisOptions(cfg)
@@ -206,6 +205,18 @@ func newRedisClient(cfg Config) (redisClient, error) {
 		return redisClient{}, err
 	}
 	return redisClient{rdb: redis.NewClient(opt), where: opt.Addr, poolSize: opt.PoolSize}, nil
+}
+
+// redisTLSConfig is the TLS configuration of cfg's Redis connections, nil
+// without RedisTLS. The server name is each address's host (go-redis dials
+// with tls.DialWithDialer, which fills it in), so a certificate must name
+// the hosts (or IPs) the nodes connect to, including those a Redis Cluster
+// announces.
+func redisTLSConfig(cfg Config) *tls.Config {
+	if !cfg.RedisTLS {
+		return nil
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: cfg.RedisTLSRootCAs}
 }
 
 // clusterMasters counts the masters of a Redis Cluster, and so loads its
@@ -234,7 +245,9 @@ func redisOptions(cfg Config) (*redis.Options, error) {
 		opt.Password = cfg.RedisPassword
 	}
 	if cfg.RedisTLS && opt.TLSConfig == nil {
-		opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		opt.TLSConfig = redisTLSConfig(cfg)
+	} else if opt.TLSConfig != nil && cfg.RedisTLSRootCAs != nil {
+		opt.TLSConfig.RootCAs = cfg.RedisTLSRootCAs // rediss://: the URL's host stays the server name
 	}
 	if opt.DialTimeout == 0 {
 		opt.DialTimeout = redisDialTimeout

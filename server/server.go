@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -56,6 +57,10 @@ type Config struct {
 	// RedisTLS connects with TLS to a cluster or to Sentinels and their
 	// master (a URL says it with rediss://).
 	RedisTLS bool
+	// RedisTLSRootCAs are the certificate authorities a Redis server's
+	// TLS certificate must chain to (a private CA); nil: the system's.
+	// Setting it without TLS (RedisTLS or rediss://) is an error.
+	RedisTLSRootCAs *x509.CertPool
 	// RedisWaitReplicas, when above zero, acknowledges a purchase only
 	// after WAIT confirmed that this many replicas have it, so that a
 	// failover does not lose it (see docs/CLUSTER.md); zero: no wait.

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -43,6 +44,8 @@ type options struct {
 	redisCluster, redisSentinel, redisMaster, redisUsername     string
 	redisTLS                                                    bool
 	redisWaitReplicas                                           int
+	redisTLSCA                                                  string         // -redis-tls-ca: a file
+	redisTLSRootCAs                                             *x509.CertPool // read from redisTLSCA
 	maxTCPConns, maxConnsPerIP, maxConnsPerUser, maxUnauth      int
 	httpRatePerIP, httpRatePerUser                              float64
 	maxConns, maxRoomsPerConn, msgBurst, maxQueueBytes          int
@@ -89,7 +92,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.redisMaster, "redis-master", "", "name of the master the Sentinels watch (with -redis-sentinel)")
 	fs.StringVar(&o.redisUsername, "redis-username", "", "Redis ACL user (with -redis-cluster or -redis-sentinel; a -redis URL may carry it); its password: LIVESERVER_REDIS_PASSWORD or -redis-password-file")
 	fs.BoolVar(&o.redisTLS, "redis-tls", false, "connect to Redis with TLS (with -redis-cluster or -redis-sentinel; a -redis URL says it with rediss://)")
-	fs.IntVar(&o.redisWaitReplicas, "redis-wait-replicas", 0, "acknowledge a purchase only after this many replicas of its Redis master confirmed it (WAIT), so that a failover cannot lose it; when they do not within 500ms the buyer gets unavailable and a retry with the same id answers the real outcome. 0: no wait (replication is asynchronous)")
+	fs.StringVar(&o.redisTLSCA, "redis-tls-ca", "", "PEM file of the certificate authorities that Redis's TLS certificates must chain to (a private CA), instead of the system's; needs -redis-tls or a rediss:// URL")
+	fs.IntVar(&o.redisWaitReplicas, "redis-wait-replicas", 0, "acknowledge a purchase or a bid only after this many replicas of its Redis master confirmed it (WAIT), so that a failover cannot lose it; when they do not within 500ms the buyer or bidder gets unavailable and a retry with the same id answers the real outcome. An auction's end counts as done only once confirmed too (else it is retried, without a second order). 0: no wait (replication is asynchronous)")
 	fs.StringVar(&o.redisPrefix, "redis-prefix", "liveserver:", "prefix of every Redis key and channel; nodes with another prefix on the same Redis are another cluster")
 	fs.IntVar(&o.maxConns, "max-conns", 0, "WebSocket connections this node accepts; more are answered 503. 0: 19000, or fewer to fit -max-tcp-conns")
 	fs.IntVar(&o.maxTCPConns, "max-tcp-conns", 0, "TCP connections the listener holds open (WebSockets, HTTP requests and keep-alives); at the cap an idle keep-alive is closed, else 503. 0: the open-file limit less the Redis pool and 64")
@@ -206,6 +210,16 @@ func (o *options) secrets(getenv func(string) string, onCmdline map[string]bool)
 			return err
 		}
 		o.redisPassword = s
+	}
+	if o.redisTLSCA != "" {
+		pem, err := os.ReadFile(o.redisTLSCA)
+		if err != nil {
+			return fmt.Errorf("-redis-tls-ca: %w", err)
+		}
+		o.redisTLSRootCAs = x509.NewCertPool()
+		if !o.redisTLSRootCAs.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("-redis-tls-ca %s: no PEM certificate in it", o.redisTLSCA)
+		}
 	}
 	if onCmdline["redis"] && server.RedactURL(o.redis) != o.redis {
 		o.warnings = append(o.warnings, "the -redis URL on the command line holds a password, which every local user can read (/proc/<pid>/cmdline): use LIVESERVER_REDIS_PASSWORD or -redis-password-file")
@@ -349,6 +363,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		RedisPassword:         o.redisPassword,
 		RedisSentinelPassword: o.redisSentinelPassword,
 		RedisTLS:              o.redisTLS,
+		RedisTLSRootCAs:       o.redisTLSRootCAs,
 		RedisWaitReplicas:     o.redisWaitReplicas,
 		RedisKeyPrefix:        o.redisPrefix,
 		PrivateMetrics:        o.metricsAddr != "",

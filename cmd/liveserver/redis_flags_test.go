@@ -23,6 +23,8 @@ func TestRedisTopologyFlags(t *testing.T) {
 		{[]string{"-redis-cluster", "127.0.0.1"}, `-redis-cluster: "127.0.0.1" is not host:port`},
 		{[]string{"-redis-wait-replicas", "1"}, "-redis-wait-replicas needs Redis"},
 		{[]string{"-redis", "redis://127.0.0.1:1/0", "-redis-wait-replicas", "-1"}, "-redis-wait-replicas -1"},
+		{[]string{"-redis", "rediss://127.0.0.1:1/0", "-redis-tls-ca", "/nonexistent/ca.pem"}, "-redis-tls-ca: open /nonexistent/ca.pem"},
+		{[]string{"-redis", "rediss://127.0.0.1:1/0", "-redis-tls-ca", "redis_flags_test.go"}, "-redis-tls-ca redis_flags_test.go: no PEM certificate in it"},
 	} {
 		_, err := parse(c.args, getenv, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

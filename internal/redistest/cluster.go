@@ -37,12 +37,24 @@ func StartCluster(tb testing.TB, masters, replicas int, opts ...Option) *Cluster
 	tb.Helper()
 	cli := lookBinary(tb, "redis-cli")
 	c := &Cluster{tb: tb}
+	var given options
+	for _, o := range opts {
+		o(&given)
+	}
+	base := []Option{WithArgs("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000")}
+	if given.tls != nil {
+		// The bus and replication over TLS too; the bus port is then the
+		// TLS port + 10000. A TLS client learns TLS ports from the slot
+		// map, a plain one (the harness's checks) plain ports.
+		base = append(base, WithArgs("--tls-cluster", "yes", "--tls-replication", "yes"))
+	}
 	for range masters * (1 + replicas) {
-		o := append([]Option{WithArgs("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "2000")}, opts...)
-		c.nodes = append(c.nodes, Start(tb, o...))
+		c.nodes = append(c.nodes, Start(tb, append(base, opts...)...))
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs()...)
+	if given.tls != nil {
+		args = append([]string{"--tls", "--cacert", given.tls.CAFile, "--cluster", "create"}, c.TLSAddrs()...)
+	}
 	args = append(args, "--cluster-replicas", fmt.Sprint(replicas), "--cluster-yes")
 	ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
 	defer cancel()
@@ -76,6 +88,22 @@ func (c *Cluster) Addrs() []string {
 		addrs[i] = n.Addr()
 	}
 	return addrs
+}
+
+// TLSAddrs are the TLS addresses of every node (WithTLS).
+func (c *Cluster) TLSAddrs() []string {
+	addrs := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		addrs[i] = n.TLSAddr()
+	}
+	return addrs
+}
+
+// SetUser runs Server.SetUser on every node: each keeps its own ACL.
+func (c *Cluster) SetUser(name, password string, rules ...string) {
+	for _, n := range c.nodes {
+		n.SetUser(name, password, rules...)
+	}
 }
 
 // Node is the node at addr, nil if none.

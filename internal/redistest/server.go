@@ -37,6 +37,7 @@ type options struct {
 	appendOnly bool
 	args       []string
 	configFile string // first argument when set (a sentinel's, which Sentinel rewrites)
+	tls        *Certs // WithTLS
 }
 
 func withConfigFile(path string) Option {
@@ -64,9 +65,10 @@ type Server struct {
 	logPath string
 	opts    options
 
-	mu   sync.Mutex
-	port int
-	proc *process // nil when not running
+	mu      sync.Mutex
+	port    int
+	tlsPort int      // WithTLS only; kept over restarts
+	proc    *process // nil when not running
 }
 
 // process is one run of redis-server.
@@ -109,6 +111,9 @@ func Start(tb testing.TB, opts ...Option) *Server {
 	defer s.mu.Unlock()
 	for attempt := 1; ; attempt++ {
 		port, err := freePort()
+		if err == nil && s.opts.tls != nil {
+			s.tlsPort, err = freePort()
+		}
 		if err != nil {
 			tb.Fatalf("redistest: no free port: %v", err)
 		}
@@ -244,8 +249,11 @@ func (s *Server) args(port int) []string {
 	} else {
 		args = append(args, "--appendonly", "no")
 	}
+	args = append(args, s.opts.tlsArgs(s.tlsPort)...)
 	return append(args, s.opts.args...)
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }
 
 // launch starts the process. The goroutine that starts it stays locked to
 // its OS thread until the process exits, because Pdeathsig is tied to the

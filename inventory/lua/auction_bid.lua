@@ -16,6 +16,10 @@ if ARGV[11] ~= '' and redis.call('SISMEMBER', KEYS[#KEYS], ARGV[11]) == 1 then
 end
 local prev = redis.call('GET', K_REQ)
 if prev then
+	-- A write, so that a WAIT after this replay (-redis-wait-replicas)
+	-- covers the first answer's writes too; it also keeps the answer for
+	-- as long again.
+	redis.call('PEXPIRE', K_REQ, ARGV[10])
 	local res = cjson.decode(prev)
 	table.insert(res, 1, '')
 	return res
