@@ -149,7 +149,8 @@ func (s *RedisStore) StopAuction(ctx context.Context, room string) (protocol.Auc
 }
 
 // Bid implements Auctioneer: one script does the whole bid (see
-// auction_bid.lua).
+// auction_bid.lua), sent in a pipeline with the other bids queued at the
+// time (runBid).
 func (s *RedisStore) Bid(ctx context.Context, req BidRequest) (BidReceipt, error) {
 	if err := req.Validate(); err != nil {
 		return BidReceipt{}, err
@@ -164,7 +165,7 @@ func (s *RedisStore) Bid(ctx context.Context, req BidRequest) (BidReceipt, error
 	argv := []any{req.Room, s.names.Events(req.Room),
 		s.nowArg(), req.User, req.Auction, req.Amount, req.Max, author, uuid.NewString(), IdempotencyTTL.Milliseconds(), req.Author.ID}
 	start := time.Now()
-	v, err := scriptAuctionBid.For(s.rdb).Run(ctx, s.rdb, keys, argv...).Slice()
+	v, err := s.runBid(ctx, keys, argv)
 	s.observe("bid", start)
 	r, err := s.reply(ctx, "bid", v, err)
 	if err != nil {
@@ -174,6 +175,14 @@ func (s *RedisStore) Bid(ctx context.Context, req BidRequest) (BidReceipt, error
 		return BidReceipt{}, auctionRefusal(req.Room, req.Auction, r)
 	}
 	return BidReceipt{Amount: num(r.vals, 0), Leading: str(r.vals, 1) == "1", Current: num(r.vals, 2), EndsAt: num(r.vals, 3)}, nil
+}
+
+// runBid runs auction_bid.lua with keys and argv and returns its reply:
+// the one place a bid reaches Redis. The bid batcher sends it in a
+// pipeline with the bids of other connections (redis_batch.go); a bid
+// still queued when ctx ends is never sent.
+func (s *RedisStore) runBid(ctx context.Context, keys []string, argv []any) ([]any, error) {
+	return s.bids.do(&buyCall{ctx: ctx, keys: keys, args: argv})
 }
 
 // auctionRecord is an ended auction's record as end_auction stores it.
