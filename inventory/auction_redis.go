@@ -149,7 +149,8 @@ func (s *RedisStore) StopAuction(ctx context.Context, room string) (protocol.Auc
 }
 
 // Bid implements Auctioneer: one script does the whole bid (see
-// auction_bid.lua).
+// auction_bid.lua), sent in a pipeline with the other bids queued at the
+// time (runBid).
 func (s *RedisStore) Bid(ctx context.Context, req BidRequest) (BidReceipt, error) {
 	if err := req.Validate(); err != nil {
 		return BidReceipt{}, err
@@ -165,9 +166,9 @@ func (s *RedisStore) Bid(ctx context.Context, req BidRequest) (BidReceipt, error
 		s.nowArg(), req.User, req.Auction, req.Amount, req.Max, author, uuid.NewString(), IdempotencyTTL.Milliseconds(), req.Author.ID}
 	start := time.Now()
 	// With WaitReplicas the bid is answered only once replicas have it
-	// (eval); a bidder told unavailable retries with the same id and gets
+	// (the bid batcher's WAIT); a bidder told unavailable retries with the same id and gets
 	// the remembered answer, after a WAIT that covers it.
-	v, err := s.eval(ctx, scriptAuctionBid, true, keys, argv...)
+	v, err := s.runBid(ctx, keys, argv)
 	s.observe("bid", start)
 	r, err := s.reply(ctx, "bid", v, err)
 	if err != nil {
@@ -177,6 +178,14 @@ func (s *RedisStore) Bid(ctx context.Context, req BidRequest) (BidReceipt, error
 		return BidReceipt{}, auctionRefusal(req.Room, req.Auction, r)
 	}
 	return BidReceipt{Amount: num(r.vals, 0), Leading: str(r.vals, 1) == "1", Current: num(r.vals, 2), EndsAt: num(r.vals, 3)}, nil
+}
+
+// runBid runs auction_bid.lua with keys and argv and returns its reply:
+// the one place a bid reaches Redis. The bid batcher sends it in a
+// pipeline with the bids of other connections (redis_batch.go); a bid
+// still queued when ctx ends is never sent.
+func (s *RedisStore) runBid(ctx context.Context, keys []string, argv []any) ([]any, error) {
+	return s.bids.do(&buyCall{ctx: ctx, keys: keys, args: argv})
 }
 
 // auctionRecord is an ended auction's record as end_auction stores it.

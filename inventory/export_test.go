@@ -26,3 +26,10 @@ func TickAuction(ctx context.Context, s *RedisStore, room, id string) error {
 	_, _, err := s.tickAuction(ctx, room, id)
 	return err
 }
+
+// QueuedBids is how many bids wait for a pipeline.
+func QueuedBids(s *RedisStore) int {
+	s.bids.mu.Lock()
+	defer s.bids.mu.Unlock()
+	return len(s.bids.queue)
+}

@@ -93,10 +93,11 @@ type RedisConfig struct {
 	// RoundTrips observes each Redis round trip by operation (label "op");
 	// nil: not observed. Purchases are observed twice: "buy" per purchase
 	// (from the call to its answer, any wait for a batch included) and
-	// "buy_batch" per pipeline of purchases.
+	// "buy_batch" per pipeline of purchases; bids likewise, "bid" and
+	// "bid_batch".
 	RoundTrips *prometheus.HistogramVec
 	// BuyPipelines is how many pipelines of purchases the store keeps in
-	// flight at most (see redis_batch.go); zero: 32.
+	// flight at most (see redis_batch.go), and as many of bids; zero: 32.
 	BuyPipelines int
 	// OrderRetention is how long orders are kept, by their time; zero:
 	// DefaultOrderRetention. See redis_lifecycle.go.
@@ -125,8 +126,8 @@ type RedisConfig struct {
 // transitions (rkeys SaleTimers) so they happen even if that node
 // died; the tick script lets only the first caller move the sale.
 //
-// Purchases are queued and sent in pipelines by goroutines of the store,
-// each purchase still its own script (see redis_batch.go).
+// Purchases and bids are queued and sent in pipelines by goroutines of the
+// store, each still its own script (see redis_batch.go).
 //
 // Errors from Redis (down, timeouts) are returned as a
 // *protocol.DependencyError: overloaded when the request's own time ran
@@ -141,6 +142,7 @@ type RedisStore struct {
 	sales *prometheus.CounterVec
 	rtt   *prometheus.HistogramVec
 	buys  *buyBatcher
+	bids  *buyBatcher // auction_bid.lua's pipelines (see runBid)
 	// auctionNow, when set (by tests only), is the auction scripts' clock
 	// in Unix ms instead of Redis TIME; see auction_redis.go.
 	auctionNow func() int64
@@ -186,9 +188,11 @@ func NewRedisStore(rdb redis.UniversalClient, cfg RedisConfig) *RedisStore {
 	if cfg.WaitTimeout <= 0 {
 		cfg.WaitTimeout = defaultWaitTimeout
 	}
-	s.buys = newBuyBatcher(rdb, scriptBuy.For(rdb), cfg.BuyPipelines, s.observe)
+	s.buys = newBuyBatcher(rdb, scriptBuy.For(rdb), cfg.BuyPipelines, "buy_batch", s.observe)
 	s.buys.waitReplicas, s.buys.waitTimeout = cfg.WaitReplicas, cfg.WaitTimeout
 	s.waitReplicas, s.waitTimeout = cfg.WaitReplicas, cfg.WaitTimeout
+	s.bids = newBuyBatcher(rdb, scriptAuctionBid.For(rdb), cfg.BuyPipelines, "bid_batch", s.observe)
+	s.bids.waitReplicas, s.bids.waitTimeout = cfg.WaitReplicas, cfg.WaitTimeout
 	if cfg.TimerPoll > 0 {
 		s.wg.Add(1)
 		go s.pollLoop(cfg.TimerPoll)
@@ -198,11 +202,12 @@ func NewRedisStore(rdb redis.UniversalClient, cfg RedisConfig) *RedisStore {
 	return s
 }
 
-// Close stops the poller, the purchase pipelines and this node's sale
-// timers and waits for them; purchases still queued fail. Other nodes still
+// Close stops the poller, the purchase and bid pipelines and this node's
+// sale timers and waits for them; purchases and bids still queued fail. Other nodes still
 // move the sales this node started. It is idempotent.
 func (s *RedisStore) Close() error {
 	s.buys.close()
+	s.bids.close()
 	s.mu.Lock()
 	if !s.closed {
 		s.closed = true

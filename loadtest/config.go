@@ -70,13 +70,14 @@ type Config struct {
 	AnnounceIn   time.Duration `json:"announce_within"`
 
 	// auction
-	Bidders     int           `json:"bidders"`
-	Bids        int           `json:"bids"`
-	Extend      time.Duration `json:"extend"`
-	SuddenDeath bool          `json:"sudden_death"`
-	StartPrice  int64         `json:"start_price"`
-	Increment   int64         `json:"increment"`
-	LateBids    int           `json:"late_bids"`
+	Bidders      int           `json:"bidders"`
+	Bids         int           `json:"bids"`
+	Extend       time.Duration `json:"extend"`
+	SuddenDeath  bool          `json:"sudden_death"`
+	StartPrice   int64         `json:"start_price"`
+	Increment    int64         `json:"increment"`
+	LateBids     int           `json:"late_bids"`
+	AuctionRooms int           `json:"auction_rooms"`
 
 	workerPlan string // hidden: path of a worker plan; not part of a plan
 }
@@ -163,6 +164,7 @@ func parseConfig(args []string, stderr io.Writer) (*Config, error) {
 	fs.Int64Var(&c.StartPrice, "start-price", 1000, "auction: start_price (minor units)")
 	fs.Int64Var(&c.Increment, "increment", 100, "auction: increment (minor units)")
 	fs.IntVar(&c.LateBids, "late-bids", 20, "auction: bids sent just after the auction's end by the server's clock; each must be refused")
+	fs.IntVar(&c.AuctionRooms, "auction-rooms", 0, "auction: 0: one auction, -bidders bid on a curve; N: N rooms, an auction and one bidder each, bidding back to back without collisions (accepted bids/s); the -viewers are spread over the rooms, -bidders and -bids are not used")
 	fs.StringVar(&c.workerPlan, workerPlanFlag, "", "internal: run as a worker of a parent load tester")
 	fs.Usage = func() { usage(fs) }
 	if err := fs.Parse(args); err != nil {
@@ -267,11 +269,19 @@ func (c *Config) validateCrowd() []error {
 		}
 		return errs
 	}
-	if c.Bidders < 1 || c.Bidders > c.Viewers {
-		errs = append(errs, errors.New("-bidders must be between 1 and -viewers"))
-	}
-	if c.Bids < 1 {
-		errs = append(errs, errors.New("-bids must be at least 1"))
+	switch {
+	case c.AuctionRooms < 0:
+		errs = append(errs, errors.New("-auction-rooms must not be negative"))
+	case c.AuctionRooms > c.Viewers:
+		errs = append(errs, errors.New("-auction-rooms needs at least as many -viewers (each room's bidder is one)"))
+	case c.AuctionRooms > 0: // -bidders and -bids are not used
+	default:
+		if c.Bidders < 1 || c.Bidders > c.Viewers {
+			errs = append(errs, errors.New("-bidders must be between 1 and -viewers"))
+		}
+		if c.Bids < 1 {
+			errs = append(errs, errors.New("-bids must be at least 1"))
+		}
 	}
 	if c.Duration < 5*time.Second || c.Duration > 10*time.Minute {
 		errs = append(errs, errors.New("-duration (the auction's duration_ms) must be 5s to 10m"))
@@ -361,7 +371,9 @@ and measures them. Scenarios (-scenario):
              -bids times each on a curve peaking in the last seconds.
              Verifies the winner and amount against the bids, monotonic bid
              updates, no bid accepted after the end (-late-bids), exactly one
-             order; measures bid reply latency and accepted bids/s.
+             order; measures bid reply latency and accepted bids/s. With
+             -auction-rooms N: N auctions, one bidder each bidding back to
+             back (no collisions), the same checks per room.
 
 Flags:
 `)

@@ -148,11 +148,17 @@ func TestCrowdFlags(t *testing.T) {
 		{[]string{"-scenario", "auction", "-viewers", "10", "-bidders", "11"}, "-bidders"},
 		{[]string{"-scenario", "auction", "-duration", "2s"}, "5s to 10m"},
 		{[]string{"-scenario", "auction", "-extend", "2m"}, "-extend"},
+		{[]string{"-scenario", "auction", "-auction-rooms", "-1"}, "-auction-rooms"},
+		{[]string{"-scenario", "auction", "-viewers", "10", "-auction-rooms", "11"}, "-auction-rooms"},
 	} {
 		_, err := parseConfig(tc.args, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: error %v, want one saying %q", tc.args, err, tc.want)
 		}
+	}
+	// With -auction-rooms, -bidders (default 100) is not used.
+	if _, err := parseConfig([]string{"-scenario", "auction", "-viewers", "20", "-auction-rooms", "20"}, io.Discard); err != nil {
+		t.Errorf("-auction-rooms 20 with 20 viewers: %v", err)
 	}
 	c, err := parseConfig([]string{"-scenario", "chat", "-viewers", "10000", "-comment-rate", "500"}, io.Discard)
 	if err != nil {

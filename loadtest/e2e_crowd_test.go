@@ -137,3 +137,40 @@ func TestE2EAuctionCluster(t *testing.T) {
 	checkNoLeaks(t)
 	checkAuction(t, code, r, out, 20)
 }
+
+// The non-colliding mode: 8 rooms on two nodes on Redis, an auction and
+// one bidder each raising its own lead back to back, 12 more watchers.
+// Every bid is accepted; every room sells to its bidder at its highest
+// bid, with one order, and its watchers agree.
+func TestE2EAuctionRooms(t *testing.T) {
+	rs := redistest.Start(t)
+	var urls []string
+	for range 2 {
+		urls = append(urls, startServer(t, server.Config{RedisURL: rs.URL(), JWTSecret: crowdSecret, MsgRate: -1, HTTPRatePerIP: -1}))
+	}
+	const rooms = 8
+	code, r, out := runLoadtest(t, "-scenario", "auction", "-url", strings.Join(urls, ","), "-secret", crowdSecret,
+		"-viewers", "20", "-auction-rooms", itoa(rooms), "-duration", "5s", "-extend", "0s", "-late-bids", "3", "-slo-errors", "0")
+	checkNoLeaks(t)
+	if code != 0 || r == nil || r.Auction == nil {
+		t.Fatalf("exit %d, want 0\n%s", code, out)
+	}
+	a := r.Auction
+	if a.Verdict != "PASS" || a.Rooms != rooms || r.Rooms != rooms || a.Outcomes["sold"] != rooms || a.RightWinners != rooms || a.Orders != rooms {
+		t.Errorf("auctions %+v", a)
+	}
+	if a.Bidders != rooms || a.Accepted < 10*rooms || a.FinalBids != a.Accepted || a.AcceptedPerSec <= 0 || len(a.Answers) != 1 || a.Answers["ok"] != a.Accepted {
+		t.Errorf("bidders %d, answers %v, accepted %d, the auctions' bids %d, %.1f/s; want only accepted bids, 10 a room at least",
+			a.Bidders, a.Answers, a.Accepted, a.FinalBids, a.AcceptedPerSec)
+	}
+	if r.BidMS.Count != a.Accepted || r.LatencyMS != r.BidMS {
+		t.Errorf("bid latency samples %d, accepted %d", r.BidMS.Count, a.Accepted)
+	}
+	if a.LateAnswers["auction_not_live"] != 3 || a.AcceptedAfter != 0 || a.ExtendedN != 0 {
+		t.Errorf("late bids %v, accepted after the end %d, extended %d", a.LateAnswers, a.AcceptedAfter, a.ExtendedN)
+	}
+	if a.Watchers != 20 || a.SawEnd != a.Watchers || a.Disagree != 0 || a.VBack != 0 || a.CurrentBack != 0 || a.BidMsgsMean == 0 {
+		t.Errorf("watchers %d, saw the end %d, disagree %d, v back %d, current fell %d, bid messages %.1f",
+			a.Watchers, a.SawEnd, a.Disagree, a.VBack, a.CurrentBack, a.BidMsgsMean)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,16 @@ import (
 //     less than at the start.
 //
 // Measured: bid reply latency (sent to reply), accepted bids per second.
+//
+// With -auction-rooms N the bids do not collide, so that accepted bids/s
+// measure the node (and Redis), not the bidders' race: N rooms, each with
+// its own auction, creator and one bidder (the first N viewers; the others
+// watch, spread over the rooms). Each bidder bids its auction's current +
+// increment back to back, raising its own lead, until 500 ms before the
+// scheduled end by the server's clock; nearly every bid is accepted. The
+// same checks run for every room (the bidder wins at its highest accepted
+// bid, one order in the room's log, every watcher of the room agrees),
+// and -late-bids go to the first rooms, one each.
 
 const (
 	auctionProduct = "a1"
@@ -95,21 +106,27 @@ type acceptedBid struct {
 	node     int
 }
 
-// auctionRun is the shared state of one auction run.
+// auctionShared is what the auctions of one run share: the bid latencies,
+// the nodes' clocks and the throughput's instants.
+type auctionShared struct {
+	cfg      *Config
+	hBid     *recorder
+	offsets  []float64 // by node, ms
+	firstBid atomic.Int64
+	lastOK   atomic.Int64
+	lastAns  atomic.Int64 // the last answer of a bid of the curve
+	answered atomic.Int64
+}
+
+// auctionRun is the state of one room's auction.
 type auctionRun struct {
-	cfg     *Config
-	id      string
-	hBid    *recorder
-	offsets []float64 // by node, ms
+	*auctionShared
+	id string
 
 	mu       sync.Mutex
 	accepted []acceptedBid
 	answers  map[string]int64 // final answer of each bid, by code
 	late     map[string]int64 // answers to the late bids
-	firstBid atomic.Int64
-	lastOK   atomic.Int64
-	lastAns  atomic.Int64 // the last answer of a bid of the curve
-	answered atomic.Int64
 }
 
 func (a *auctionRun) answer(m map[string]int64, code string) {
@@ -121,6 +138,9 @@ func (a *auctionRun) answer(m map[string]int64, code string) {
 // AuctionReport is the auction scenario's verdict and figures.
 type AuctionReport struct {
 	Auction        string           `json:"auction"`
+	Room           string           `json:"room,omitempty"` // one room's report only
+	Rooms          int64            `json:"rooms"`          // auctions run (-auction-rooms, or 1)
+	Outcomes       map[string]int64 `json:"outcomes"`       // the auctions' outcomes, by outcome
 	Bidders        int64            `json:"bidders"`
 	Answers        map[string]int64 `json:"answers"` // each bid's final answer by code
 	Accepted       int64            `json:"accepted"`
@@ -133,6 +153,8 @@ type AuctionReport struct {
 	WinnerUser     string           `json:"winner_user"` // from the order
 	ExpectedWinner string           `json:"expected_winner"`
 	Extended       bool             `json:"extended"`
+	ExtendedN      int64            `json:"extended_auctions"` // of Rooms
+	RightWinners   int64            `json:"right_winners"`     // auctions whose order is the highest accepted bid's
 	EndsAt         int64            `json:"ends_at"`
 	ScheduledEnd   int64            `json:"scheduled_end"`
 	LateAnswers    map[string]int64 `json:"late_answers"`
@@ -144,70 +166,106 @@ type AuctionReport struct {
 	CurrentBack    int64            `json:"current_fell"`
 	BidMsgsMean    float64          `json:"bid_msgs_per_viewer"`
 	Orders         int64            `json:"orders"` // orders of the auction listed
-	Remaining      map[string]int64 `json:"remaining"`
+	Remaining      map[string]int64 `json:"remaining,omitempty"`
 	Failures       []string         `json:"failures"`
 	Verdict        string           `json:"verdict"`
 }
 
 func (ar *AuctionReport) printRows(row func(k, format string, args ...any), bidLat string) {
-	row("auction", "%s: %s for %d (highest accepted bid %d), %d bids in the end (%d accepted by the tester), ends_at %d (scheduled %d, extended %v)",
-		ar.Auction, ar.Outcome, ar.Amount, ar.HighestBid, ar.FinalBids, ar.Accepted, ar.EndsAt, ar.ScheduledEnd, ar.Extended)
+	if ar.Rooms > 1 {
+		row("auction", "%d auctions, one bidder each: %s, %d bids in the end (%d accepted by the tester), %d extended",
+			ar.Rooms, fmtCounts(ar.Outcomes), ar.FinalBids, ar.Accepted, ar.ExtendedN)
+	} else {
+		row("auction", "%s: %s for %d (highest accepted bid %d), %d bids in the end (%d accepted by the tester), ends_at %d (scheduled %d, extended %v)",
+			ar.Auction, ar.Outcome, ar.Amount, ar.HighestBid, ar.FinalBids, ar.Accepted, ar.EndsAt, ar.ScheduledEnd, ar.Extended)
+	}
 	row("bids", "%d bidders, answers %s", ar.Bidders, fmtCounts(ar.Answers))
 	row("bid latency", "%s", bidLat)
 	row("throughput", "%.1f accepted bids/s, %.1f bid answers/s", ar.AcceptedPerSec, ar.AnswersPerSec)
-	row("winner", "%s (expected %s), %d order(s) of the auction", ar.WinnerUser, ar.ExpectedWinner, ar.Orders)
+	if ar.Rooms > 1 {
+		row("winners", "%d auctions sold to their bidder at its highest bid, %d order(s) of the auctions", ar.RightWinners, ar.Orders)
+	} else {
+		row("winner", "%s (expected %s), %d order(s) of the auction", ar.WinnerUser, ar.ExpectedWinner, ar.Orders)
+	}
 	row("late bids", "answers %s, %d accepted after the end", fmtCounts(ar.LateAnswers), ar.AcceptedAfter)
 	row("watchers", "%d, %d saw the end, %d disagree, v not growing %d, current fell %d, %.1f bid messages each",
 		ar.Watchers, ar.SawEnd, ar.Disagree, ar.VBack, ar.CurrentBack, ar.BidMsgsMean)
-	row("remaining", "%s", fmtCounts(ar.Remaining))
+	if ar.Rooms <= 1 {
+		row("remaining", "%s", fmtCounts(ar.Remaining))
+	}
 }
 
 // runAuction runs the auction scenario.
 func (c *coordinator) runAuction(ctx context.Context) (*Report, error) {
 	cfg := c.cfg
 	r := c.newReport()
-	r.Rooms = 1
-	room := c.roomPrefix() + "-auction"
+	multi := cfg.AuctionRooms > 0
+	rooms := []string{c.roomPrefix() + "-auction"}
+	if multi {
+		rooms = make([]string, cfg.AuctionRooms)
+		for k := range rooms {
+			rooms[k] = c.roomPrefix() + "-auction-" + itoa(k)
+		}
+	}
+	r.Rooms = len(rooms)
 	catalog := roomBody{Title: "loadtest auction", Products: []roomProduct{{
 		ID: auctionProduct, Name: "Auction item", Price: 9999, Currency: "USD", Image: "/demo/img/a1.svg", Stock: auctionStock,
 	}}}
-	creators, cd, err := c.setupRooms(ctx, []string{room}, func(int) roomBody { return catalog })
+	creators, cd, err := c.setupRooms(ctx, rooms, func(int) roomBody { return catalog })
 	if err != nil {
-		return nil, fmt.Errorf("setting up the auction's room: %w", err)
+		return nil, fmt.Errorf("setting up the auctions' rooms: %w", err)
 	}
 	defer cd.close()
 	closeCreators(creators)
 
-	a := &auctionRun{cfg: cfg, hBid: newRecorder(), answers: map[string]int64{}, late: map[string]int64{}}
-	d := newDialer(c.nodes, cfg.Viewers+1)
+	sh := &auctionShared{cfg: cfg, hBid: newRecorder()}
+	runs := make([]*auctionRun, len(rooms))
+	for k := range runs {
+		runs[k] = &auctionRun{auctionShared: sh, answers: map[string]int64{}, late: map[string]int64{}}
+	}
+	d := newDialer(c.nodes, cfg.Viewers+len(rooms))
 	defer d.close()
+	// Viewer i watches room i % rooms; the curve's bidders are the first
+	// -bidders, the rooms' the first of each room.
 	var conns []*auctionConn
 	var ws []*wconn
 	for i := 0; i < cfg.Viewers; i++ {
-		ac := &auctionConn{a: a, bidder: i < cfg.Bidders}
-		ac.wconn = &wconn{idx: i, user: "bidder-" + c.runID + "-" + itoa(i), room: room}
+		k := i % len(rooms)
+		ac := &auctionConn{a: runs[k], bidder: i < cfg.Bidders}
+		if multi {
+			ac.bidder = i < len(rooms)
+		}
+		ac.wconn = &wconn{idx: i, user: "bidder-" + c.runID + "-" + itoa(i), room: rooms[k]}
 		ac.onMsg = ac.onMessage
 		conns = append(conns, ac)
 		ws = append(ws, ac.wconn)
 	}
-	cr := &auctionConn{a: a}
-	cr.wconn = &wconn{idx: cfg.Viewers, user: "creator-" + c.runID + "-0", room: room}
-	cr.onMsg = cr.onMessage
+	crs := make([]*auctionConn, len(rooms))
+	crws := make([]*wconn, len(rooms))
+	for k := range crs {
+		cr := &auctionConn{a: runs[k]}
+		cr.wconn = &wconn{idx: cfg.Viewers + k, user: "creator-" + c.runID + "-" + itoa(k), room: rooms[k]}
+		cr.onMsg = cr.onMessage
+		crs[k], crws[k] = cr, cr.wconn
+	}
 
 	c.setStage("tokens")
 	if err := c.fetchTokens(ctx, ws, "viewer", nil); err != nil {
 		return nil, fmt.Errorf("viewer tokens: %w", err)
 	}
-	if err := c.fetchTokens(ctx, []*wconn{cr.wconn}, "creator", []string{room}); err != nil {
-		return nil, fmt.Errorf("creator token: %w", err)
+	for k, cr := range crws {
+		if err := c.fetchTokens(ctx, []*wconn{cr}, "creator", []string{rooms[k]}); err != nil {
+			return nil, fmt.Errorf("creator token: %w", err)
+		}
 	}
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
 	extra := Report{ErrorKinds: map[string]int64{}}
-	if got := connectAll(runCtx, d, []*wconn{cr.wconn}, 1, 0, &extra, newRecorder()); len(got) != 1 {
-		return nil, fmt.Errorf("the creator could not join: %v", extra.ErrorKinds)
+	if got := connectAll(runCtx, d, crws, cfg.DialConcurrency, 0, &extra, newRecorder()); len(got) != len(crws) {
+		closeAllW(crws)
+		return nil, fmt.Errorf("%d of %d creators could not join: %v", len(crws)-len(got), len(crws), extra.ErrorKinds)
 	}
-	defer closeAllW([]*wconn{cr.wconn})
+	defer closeAllW(crws)
 
 	c.setStage("joining")
 	hJoin := newRecorder()
@@ -216,10 +274,12 @@ func (c *coordinator) runAuction(ctx context.Context) (*Report, error) {
 	r.JoinMS = quantiles(hJoin.merged())
 	r.JoinAllMS = float64(time.Since(joinStart)) / 1e6
 	defer closeAllW(ws)
-	var live, bidders []*auctionConn
+	live := make([][]*auctionConn, len(rooms)) // by room
+	var bidders []*auctionConn
 	for _, w := range joined {
 		ac := conns[w.idx]
-		live = append(live, ac)
+		k := w.idx % len(rooms)
+		live[k] = append(live[k], ac)
 		if ac.bidder {
 			bidders = append(bidders, ac)
 		}
@@ -229,12 +289,12 @@ func (c *coordinator) runAuction(ctx context.Context) (*Report, error) {
 		return r, nil
 	}
 	// Each node's clock offset, from a bidder on it.
-	a.offsets = make([]float64, len(c.nodes))
+	sh.offsets = make([]float64, len(c.nodes))
 	for n := range c.nodes {
 		for _, b := range bidders {
 			if b.idx%len(c.nodes) == n {
 				if off, _, err := b.offsetOf(runCtx); err == nil {
-					a.offsets[n] = off
+					sh.offsets[n] = off
 				}
 				break
 			}
@@ -242,41 +302,76 @@ func (c *coordinator) runAuction(ctx context.Context) (*Report, error) {
 	}
 
 	c.setStage("starting")
-	au, err := cr.startAuction(runCtx, cfg)
-	if err != nil {
-		r.fail("auction_start: %v", err)
+	aus := make([]*auctionWire, len(rooms))
+	var swg sync.WaitGroup
+	var smu sync.Mutex
+	var startErrs []string
+	sem := make(chan struct{}, 64)
+	for k, cr := range crs {
+		swg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer swg.Done()
+			defer func() { <-sem }()
+			au, err := cr.startAuction(runCtx, cfg)
+			if err != nil {
+				smu.Lock()
+				startErrs = append(startErrs, fmt.Sprintf("%s: %v", rooms[k], err))
+				smu.Unlock()
+				return
+			}
+			aus[k] = au
+			runs[k].id = au.ID
+		}()
+	}
+	swg.Wait()
+	if len(startErrs) > 0 {
+		r.fail("auction_start: %s", firstOf(startErrs, 3))
 		return r, nil
 	}
-	a.id = au.ID
-	scheduledEnd := au.EndsAt
 
 	c.setStage("bidding")
 	var bwg sync.WaitGroup
 	for _, b := range bidders {
+		au := aus[b.idx%len(rooms)]
 		bwg.Add(1)
-		go func() { defer bwg.Done(); b.bidAll(runCtx, au) }()
+		go func() {
+			defer bwg.Done()
+			if multi {
+				b.bidRace(runCtx, au)
+			} else {
+				b.bidAll(runCtx, au)
+			}
+		}()
 	}
 	bwg.Wait()
 
-	// The end as the bids' replies told it; then the late bids.
-	finalEnds := au.EndsAt
-	a.mu.Lock()
-	for _, b := range a.accepted {
-		finalEnds = max(finalEnds, b.endsAt)
+	// Each end as the bids' replies told it; then the late bids.
+	finalEnds := make([]int64, len(rooms))
+	for k, a := range runs {
+		finalEnds[k] = aus[k].EndsAt
+		a.mu.Lock()
+		for _, b := range a.accepted {
+			finalEnds[k] = max(finalEnds[k], b.endsAt)
+		}
+		a.mu.Unlock()
 	}
-	a.mu.Unlock()
 	c.setStage("late bids")
 	var lwg sync.WaitGroup
 	for k := 0; k < cfg.LateBids && k < len(bidders); k++ {
 		b := bidders[k]
+		room := b.idx % len(rooms)
 		lwg.Add(1)
-		go func() { defer lwg.Done(); b.lateBid(runCtx, au, finalEnds) }()
+		go func() { defer lwg.Done(); b.lateBid(runCtx, aus[room], finalEnds[room]) }()
 	}
 	lwg.Wait()
 
 	// Every watcher must see the end.
 	c.setStage("waiting for the end")
-	all := append([]*auctionConn{cr}, live...)
+	all := slices.Clone(crs)
+	for _, l := range live {
+		all = append(all, l...)
+	}
 	until := time.Now().Add(cfg.Drain + 15*time.Second)
 	for time.Now().Before(until) && ctx.Err() == nil {
 		done := true
@@ -291,23 +386,46 @@ func (c *coordinator) runAuction(ctx context.Context) (*Report, error) {
 		}
 		sleepCtx(ctx, 50*time.Millisecond)
 	}
-	closeAllW([]*wconn{cr.wconn})
+	closeAllW(crws)
 	closeAllW(ws)
 
 	c.setStage("verifying")
 	vctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	res := c.verifyAuction(vctx, a, cr, live, room, scheduledEnd, finalEnds)
-	res.Bidders = int64(len(bidders))
-	r.Auction = &res
-	r.BidMS = quantiles(a.hBid.merged())
+	res := make([]AuctionReport, len(rooms))
+	var vwg sync.WaitGroup
+	for k := range rooms {
+		vwg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer vwg.Done()
+			defer func() { <-sem }()
+			res[k] = c.verifyAuction(vctx, runs[k], crs[k], live[k], rooms[k], k, aus[k].EndsAt, finalEnds[k])
+		}()
+	}
+	vwg.Wait()
+	sum := res[0]
+	if multi {
+		sum = sumAuctions(res)
+	}
+	sum.Bidders = int64(len(bidders))
+	if f, l := sh.firstBid.Load(), sh.lastOK.Load(); l > f && f > 0 {
+		sum.AcceptedPerSec = float64(sum.Accepted) / (float64(l-f) / 1e9)
+	}
+	if f, l := sh.firstBid.Load(), sh.lastAns.Load(); l > f && f > 0 {
+		sum.AnswersPerSec = float64(sh.answered.Load()) / (float64(l-f) / 1e9)
+	}
+	r.Auction = &sum
+	r.BidMS = quantiles(sh.hBid.merged())
 	r.LatencyMS, r.LatencyOf = r.BidMS, "bid reply"
 	for _, w := range joined {
 		w.figures(r, "")
 		r.Messages += w.msgs.Load()
 	}
-	cr.figures(r, "creator_")
-	for code, n := range res.Answers {
+	for _, cr := range crs {
+		cr.figures(r, "creator_")
+	}
+	for code, n := range sum.Answers {
 		switch code {
 		case "ok", codeBidTooLow, codeAuctNotLiv:
 		default:
@@ -315,10 +433,65 @@ func (c *coordinator) runAuction(ctx context.Context) (*Report, error) {
 			r.Errors += n
 		}
 	}
-	for _, f := range res.Failures {
+	for _, f := range sum.Failures {
 		r.fail("auction: %s", f)
 	}
 	return r, nil
+}
+
+// sumAuctions sums the reports of several rooms' auctions: counts add up,
+// failures name their room (those of the first 20 failed rooms are kept);
+// the stock of each room on each node was checked (a failure), it is not
+// listed.
+func sumAuctions(res []AuctionReport) AuctionReport {
+	sum := AuctionReport{Auction: fmt.Sprintf("%d auctions", len(res)), Rooms: int64(len(res)), Outcomes: map[string]int64{},
+		Answers: map[string]int64{}, LateAnswers: map[string]int64{}, Failures: []string{}}
+	failed := 0
+	for _, a := range res {
+		sum.Outcomes[a.Outcome]++
+		sum.Answers = addCounts(sum.Answers, a.Answers)
+		sum.LateAnswers = addCounts(sum.LateAnswers, a.LateAnswers)
+		sum.Accepted += a.Accepted
+		sum.HighestBid = max(sum.HighestBid, a.HighestBid)
+		sum.FinalBids += a.FinalBids
+		sum.ExtendedN += a.ExtendedN
+		sum.RightWinners += a.RightWinners
+		sum.AcceptedAfter += a.AcceptedAfter
+		sum.Watchers += a.Watchers
+		sum.SawEnd += a.SawEnd
+		sum.Disagree += a.Disagree
+		sum.VBack += a.VBack
+		sum.CurrentBack += a.CurrentBack
+		sum.BidMsgsMean += a.BidMsgsMean * float64(a.Watchers)
+		sum.Orders += a.Orders
+		if len(a.Failures) > 0 {
+			failed++
+			if len(sum.Failures) < 20 {
+				for _, f := range a.Failures {
+					sum.Failures = append(sum.Failures, a.Room+": "+f)
+				}
+			}
+		}
+	}
+	if sum.Watchers > 0 {
+		sum.BidMsgsMean /= float64(sum.Watchers)
+	}
+	if failed > 20 {
+		sum.Failures = append(sum.Failures, fmt.Sprintf("and %d more rooms failed", failed-20))
+	}
+	sum.Verdict = "PASS"
+	if failed > 0 {
+		sum.Verdict = "FAIL"
+	}
+	return sum
+}
+
+// firstOf joins the first n strings of ss, and says how many more.
+func firstOf(ss []string, n int) string {
+	if len(ss) <= n {
+		return strings.Join(ss, "; ")
+	}
+	return strings.Join(ss[:n], "; ") + fmt.Sprintf("; and %d more", len(ss)-n)
 }
 
 // startAuction sends auction_start and returns the auction of the reply.
@@ -381,6 +554,32 @@ func (ac *auctionConn) bidAll(ctx context.Context, au *auctionWire) {
 			code, _ = ac.bid(ctx, au.ID, minBid, false)
 		}
 		ac.a.answer(ac.a.answers, code)
+	}
+}
+
+// bidRace bids the auction's current + increment back to back (the leader
+// may raise its own bid) until 500 ms before its scheduled end by the
+// server's clock: the -auction-rooms mode, one bidder per auction, so
+// nearly every bid is accepted. It stops at the first answer that is
+// neither accepted nor bid_too_low.
+func (ac *auctionConn) bidRace(ctx context.Context, au *auctionWire) {
+	if !sleepUntil(ctx, ac.serverToLocal(au.StartsAt)) {
+		return
+	}
+	stop := ac.serverToLocal(au.EndsAt - 500)
+	for time.Now().Before(stop) && ctx.Err() == nil {
+		amount := ac.a.cfg.StartPrice
+		if cur := ac.current.Load(); cur > 0 {
+			amount = cur + ac.a.cfg.Increment
+		}
+		code, minBid := ac.bid(ctx, au.ID, amount, false)
+		if code == codeBidTooLow && minBid > 0 {
+			code, _ = ac.bid(ctx, au.ID, minBid, false)
+		}
+		ac.a.answer(ac.a.answers, code)
+		if code != "ok" && code != codeBidTooLow {
+			return
+		}
 	}
 }
 
@@ -491,19 +690,14 @@ func (ac *auctionConn) onMessage(m []byte, f msgFields, now int64) {
 
 // verifyAuction checks the end against the bids, the watchers and the
 // order log, once every connection's reader ended.
-func (c *coordinator) verifyAuction(ctx context.Context, a *auctionRun, cr *auctionConn, live []*auctionConn, room string, scheduledEnd, finalEnds int64) AuctionReport {
-	res := AuctionReport{Auction: a.id, Answers: a.answers, LateAnswers: a.late, Remaining: map[string]int64{}, Failures: []string{}, ScheduledEnd: scheduledEnd}
+// k is the room's creator (its token lists the orders).
+func (c *coordinator) verifyAuction(ctx context.Context, a *auctionRun, cr *auctionConn, live []*auctionConn, room string, k int, scheduledEnd, finalEnds int64) AuctionReport {
+	res := AuctionReport{Auction: a.id, Room: room, Rooms: 1, Answers: a.answers, LateAnswers: a.late, Remaining: map[string]int64{}, Failures: []string{}, ScheduledEnd: scheduledEnd}
 	fail := func(format string, args ...any) { res.Failures = append(res.Failures, fmt.Sprintf(format, args...)) }
 	a.mu.Lock()
 	accepted := slices.Clone(a.accepted)
 	a.mu.Unlock()
 	res.Accepted = int64(len(accepted))
-	if f, l := a.firstBid.Load(), a.lastOK.Load(); l > f && f > 0 {
-		res.AcceptedPerSec = float64(res.Accepted) / (float64(l-f) / 1e9)
-	}
-	if f, l := a.firstBid.Load(), a.lastAns.Load(); l > f && f > 0 {
-		res.AnswersPerSec = float64(a.answered.Load()) / (float64(l-f) / 1e9)
-	}
 	var best acceptedBid
 	for _, b := range accepted {
 		if b.amount > best.amount {
@@ -519,11 +713,15 @@ func (c *coordinator) verifyAuction(ctx context.Context, a *auctionRun, cr *auct
 	} else {
 		res.EndsAt = final.EndsAt
 		res.Extended = final.EndsAt > scheduledEnd
+		if res.Extended {
+			res.ExtendedN = 1
+		}
 		res.FinalBids = final.Bids
 		if final.Result == nil {
 			fail("the ended auction has no result")
 		} else {
 			res.Outcome, res.Amount = final.Result.Outcome, final.Result.Amount
+			res.Outcomes = map[string]int64{res.Outcome: 1}
 		}
 	}
 	var bidMsgs int64
@@ -581,7 +779,7 @@ func (c *coordinator) verifyAuction(ctx context.Context, a *auctionRun, cr *auct
 	}
 
 	// The order log and the stock on every node.
-	tok, err := c.creatorToken(ctx, 0, room)
+	tok, err := c.creatorToken(ctx, k, room)
 	var orders []order
 	if err == nil {
 		orders, err = c.api.orders(ctx, c.nodes[0].HTTP, tok, room)
@@ -608,6 +806,8 @@ func (c *coordinator) verifyAuction(ctx context.Context, a *auctionRun, cr *auct
 		res.WinnerUser = o.User
 		if o.User != best.user || o.Price != best.amount || o.Qty != 1 || o.Product != auctionProduct || o.Sale != nil {
 			fail("the order %+v is not the highest bid (%s, %d)", o, best.user, best.amount)
+		} else {
+			res.RightWinners = 1
 		}
 		if final != nil && final.Result != nil && final.Result.Order != o.Order {
 			fail("the result names order %s, the log has %s", final.Result.Order, o.Order)
