@@ -39,7 +39,10 @@ func waitReplicaOnline(t *testing.T, rdb *redis.Client) {
 // newWaitingStore is a store with -redis-wait-replicas 1 and a short WAIT.
 func newWaitingStore(t *testing.T, rdb *redis.Client, prefix string) *inventory.RedisStore {
 	t.Helper()
-	s := inventory.NewRedisStore(rdb, inventory.RedisConfig{KeyPrefix: prefix, WaitReplicas: 1, WaitTimeout: 200 * time.Millisecond})
+	// The production default (500 ms): a running replica answers WAIT
+	// within it even when the whole suite loads the machine (200 ms did
+	// not, now and then); it must stay under the client's ReadTimeout (1 s).
+	s := inventory.NewRedisStore(rdb, inventory.RedisConfig{KeyPrefix: prefix, WaitReplicas: 1, WaitTimeout: 500 * time.Millisecond})
 	t.Cleanup(func() { s.Close() })
 	return s
 }
