@@ -18,7 +18,7 @@ func fastRaw(data []byte, r *rawClientMessage) bool {
 	if !p.byte('{') {
 		return false
 	}
-	var seen uint16
+	var seen uint32
 	p.space()
 	if p.byte('}') {
 		return p.end()
@@ -54,7 +54,7 @@ func fastRaw(data []byte, r *rawClientMessage) bool {
 
 // fieldOf returns the field of r named key: a bit for it, and either the
 // *string or the json.RawMessage to fill.
-func fieldOf(r *rawClientMessage, key []byte) (bit uint16, str **string, raw *json.RawMessage) {
+func fieldOf(r *rawClientMessage, key []byte) (bit uint32, str **string, raw *json.RawMessage) {
 	switch string(key) {
 	case "type":
 		return 1 << 0, &r.Type, nil
@@ -80,6 +80,17 @@ func fieldOf(r *rawClientMessage, key []byte) (bit uint16, str **string, raw *js
 		return 1 << 10, nil, &r.DurationMS
 	case "starts_in_ms":
 		return 1 << 11, nil, &r.StartsInMS
+	// The crowd's and the auction's hot messages: comment, react, bid.
+	case "text":
+		return 1 << 12, nil, &r.Text
+	case "kind":
+		return 1 << 13, nil, &r.Kind
+	case "auction":
+		return 1 << 14, &r.Auction, nil
+	case "amount":
+		return 1 << 15, nil, &r.Amount
+	case "max":
+		return 1 << 16, nil, &r.Max
 	}
 	return 0, nil, nil
 }

@@ -13,11 +13,14 @@ var fastSeeds = []string{
 	`{"type":"sale_start","id":"s","room":"r","product":"p","price":1,"quantity":5,"per_user_limit":1,"duration_ms":1000,"starts_in_ms":0}`,
 	`{"type":"auth","token":"x.y.z"}`, `{"type":"ping"}`, ` { "type" : "leave" , "room" : "r" } `,
 	`{"type":null,"room":null,"since":null,"id":null}`, `{}`, "{\n}\n", `{"type":"buy","qty":1e400}`,
+	`{"type":"bid","id":"b1","room":"r","auction":"0b3c5f2e-8a8e-4d41-9a55-0f1f1c1d2e3f","amount":1200,"max":5000}`,
+	`{"type":"comment","id":"c1","room":"r","text":"does it come in blue?"}`, `{"type":"react","room":"r","kind":"heart"}`,
 	// inputs the fast path must leave to encoding/json
 	`{`, `null`, `[]`, `{"id":{}}`, `{"type":"join","room":"\u0000"}`,
 	`{"Type":"ping"}`, `{"type":"ping","type":"buy"}`, `{"type":"ping","extra":1}`, `{"type":5}`,
 	`{"type":"ping"} x`, `{"type":"pi\"ng"}`, `{"type":"é"}`, `{"qty":01}`, `{"qty":1.}`, `{"qty":-}`,
 	`{"qty":true}`, `{"type":"ping",}`, `{"type" "ping"}`, `{"qty":nul}`,
+	`{"type":"comment","text":"caf\u00e9"}`, `{"type":"comment","text":"é"}`, `{"type":"bid","amount":1,"amount":2}`,
 }
 
 // FuzzFastRawMatchesJSON checks that whatever the fast path accepts, it
@@ -61,18 +64,23 @@ func normalize(r rawClientMessage) map[string]any {
 		"type": s(r.Type), "token": s(r.Token), "room": s(r.Room), "product": s(r.Product),
 		"id": b(r.ID), "since": b(r.Since), "qty": b(r.Qty), "price": b(r.Price), "quantity": b(r.Quantity),
 		"per_user_limit": b(r.PerUserLimit), "duration_ms": b(r.DurationMS), "starts_in_ms": b(r.StartsInMS),
+		"text": b(r.Text), "kind": b(r.Kind), "auction": s(r.Auction), "amount": b(r.Amount), "max": b(r.Max),
+		// the fields the fast path never fills: encoding/json must leave them too
+		"comment": b(r.Comment), "user": b(r.User), "purge": b(r.Purge), "enabled": b(r.Enabled),
+		"slow_mode_ms": b(r.SlowModeMS), "announcement": b(r.Announcement), "start_price": b(r.StartPrice),
+		"increment": b(r.Increment), "extend_ms": b(r.ExtendMS), "sudden_death": b(r.SuddenDeath), "reserve_price": b(r.ReservePrice),
 	}
 }
 
 // The fast path takes the plain messages clients send, and only those.
 func TestFastRawTakesPlainMessages(t *testing.T) {
-	for _, s := range fastSeeds[:11] {
+	for _, s := range fastSeeds[:14] {
 		var r rawClientMessage
 		if !fastRaw([]byte(s), &r) {
 			t.Errorf("fast path refused the plain message %s", s)
 		}
 	}
-	for _, s := range fastSeeds[11:] {
+	for _, s := range fastSeeds[14:] {
 		var r rawClientMessage
 		if fastRaw([]byte(s), &r) {
 			t.Errorf("fast path accepted %s, which encoding/json must decide", s)
