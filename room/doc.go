@@ -14,7 +14,8 @@
 // (viewer counts, stalled-write detection, keepalive pings, each ping or
 // close in a goroutine of a bounded set), its writer pool, one goroutine per
 // core that writes for every connection with something queued (writers.go),
-// and a timer per room with volatile messages waiting; all end in Shutdown
+// and a timer per room and class of volatile messages waiting (stock and
+// ticker; auction bids); all end in Shutdown
 // or Close, and what the hub does on its own behalf (gap repairs, resyncs,
 // presence reports) runs under a context Close cancels. A connection whose
 // socket is full gets a writer goroutine of its own until its queue is
@@ -24,9 +25,12 @@
 //
 // Writing: one writer per connection at a time, and only while Conn.writing
 // is set (under Conn.mu): a fan-out's list, a shard's ready list, a
-// worker's turn, or the connection's own writer goroutine; the writer
-// clears the flag under the same lock that finds the queue empty, so no
-// Send is missed. Only internal/wsock touches the socket (socket.go): a
+// worker's turn, a Reply's turn, or the connection's own writer goroutine;
+// the writer clears the flag under the same lock that finds the queue
+// empty, so no Send is missed. A connection waiting on a list (Conn.listed)
+// may have its turn taken by Reply, which writes on the handler's goroutine
+// so that an answer does not wait behind a large room's fan-out; the list's
+// entry is then stale and skipped, as claiming a turn needs Conn.listed. Only internal/wsock touches the socket (socket.go): a
 // frame the socket does not take whole at once stays with the socket and
 // the connection goes to its own goroutine, which waits in Flush. No lock
 // is ever released by a goroutine other than the one that took it.
