@@ -124,6 +124,12 @@ func TestReplyTakesListedTurn(t *testing.T) {
 		}
 	}
 
+	// The join's snapshot written, no writer is at c.
+	ltestutil.Eventually(t, "the snapshot written", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return !c.writing
+	})
 	// The fan-out lists c but does not hand its list to the pool yet: only
 	// Reply can write before flush.
 	var fo fanout
