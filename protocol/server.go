@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -187,11 +188,18 @@ func Reply(id string, ts int64, fields map[string]any) []byte {
 		// the answer to every request (a bid, a comment), and a map of all
 		// of it cost a sort and twice the encoding.
 		b := append(make([]byte, 0, 96), `{"type":"reply","id":`...)
-		b = append(b, Marshal(id)...)
+		if verbatimJSON(id) {
+			b = append(append(append(b, '"'), id...), '"')
+		} else {
+			b = append(b, Marshal(id)...)
+		}
 		b = append(b, `,"ok":true,"ts":`...)
 		b = strconv.AppendInt(b, ts, 10)
 		if len(fields) == 0 {
 			return append(b, '}')
+		}
+		if flat, ok := appendFlat(append(b, ','), fields); ok {
+			return append(flat, '}')
 		}
 		f := Marshal(fields)
 		return append(append(b, ','), f[1:]...)
@@ -205,6 +213,59 @@ func Reply(id string, ts int64, fields map[string]any) []byte {
 	m["ok"] = true
 	m["ts"] = ts
 	return Marshal(m)
+}
+
+// appendFlat appends fields as JSON members (no braces), sorted by key as
+// encoding/json sorts them, when every value is an integer, a bool or a
+// string that encoding/json would write as it is; else ok is false.
+func appendFlat(b []byte, fields map[string]any) (_ []byte, ok bool) {
+	if len(fields) > 8 {
+		return b, false
+	}
+	var keys [8]string
+	n := 0
+	for k := range fields {
+		if !verbatimJSON(k) {
+			return b, false
+		}
+		keys[n] = k
+		n++
+	}
+	slices.Sort(keys[:n])
+	for i, k := range keys[:n] {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(append(append(b, '"'), k...), `":`...)
+		switch v := fields[k].(type) {
+		case int64:
+			b = strconv.AppendInt(b, v, 10)
+		case int:
+			b = strconv.AppendInt(b, int64(v), 10)
+		case bool:
+			b = strconv.AppendBool(b, v)
+		case string:
+			if !verbatimJSON(v) {
+				return b, false
+			}
+			b = append(append(append(b, '"'), v...), '"')
+		default:
+			return b, false
+		}
+	}
+	return b, true
+}
+
+// verbatimJSON: encoding/json writes s between quotes as it is (printable
+// ASCII, no quote, backslash or HTML character).
+func verbatimJSON(s string) bool {
+	for i := range len(s) {
+		switch c := s[i]; {
+		case c < 0x20, c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }
 
 // ReplyError encodes a failed reply.

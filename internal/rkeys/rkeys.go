@@ -64,9 +64,25 @@ var roomKeys = []string{"meta", "products", "pinfo", "price", "stock", "ver",
 // Idempotency) when req is not "".
 func (n Names) RoomKeys(room, req string) []string {
 	b := n.roomBase(room)
-	k := make([]string, 0, len(roomKeys)+1)
+	// One string holds them all, each key a slice of it: one allocation,
+	// not one per key (every purchase and bid names them).
+	size := 0
 	for _, s := range roomKeys {
-		k = append(k, b+s)
+		size += len(b) + len(s)
+	}
+	var sb strings.Builder
+	sb.Grow(size)
+	for _, s := range roomKeys {
+		sb.WriteString(b)
+		sb.WriteString(s)
+	}
+	all := sb.String()
+	k := make([]string, 0, len(roomKeys)+1)
+	i := 0
+	for _, s := range roomKeys {
+		j := i + len(b) + len(s)
+		k = append(k, all[i:j])
+		i = j
 	}
 	if req != "" {
 		k = append(k, req)
