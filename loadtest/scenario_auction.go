@@ -544,16 +544,24 @@ func (ac *auctionConn) bidAll(ctx context.Context, au *auctionWire) {
 		if !sleepUntil(ctx, ac.serverToLocal(t)) {
 			return
 		}
-		amount := ac.a.cfg.StartPrice
-		if cur := ac.current.Load(); cur > 0 {
-			amount = cur + ac.a.cfg.Increment
-		}
-		code, minBid := ac.bid(ctx, au.ID, amount, false)
-		if code == codeBidTooLow && minBid > 0 {
-			code, _ = ac.bid(ctx, au.ID, minBid, false)
-		}
-		ac.a.answer(ac.a.answers, code)
+		ac.bidNext(ctx, au.ID)
 	}
+}
+
+// bidNext bids the next increment over the leading bid this connection
+// saw (the start price before any), once more at min_bid after
+// bid_too_low, and counts the answer.
+func (ac *auctionConn) bidNext(ctx context.Context, auction string) string {
+	amount := ac.a.cfg.StartPrice
+	if cur := ac.current.Load(); cur > 0 {
+		amount = cur + ac.a.cfg.Increment
+	}
+	code, minBid := ac.bid(ctx, auction, amount, false)
+	if code == codeBidTooLow && minBid > 0 {
+		code, _ = ac.bid(ctx, auction, minBid, false)
+	}
+	ac.a.answer(ac.a.answers, code)
+	return code
 }
 
 // bidRace bids the auction's current + increment back to back (the leader
@@ -567,15 +575,7 @@ func (ac *auctionConn) bidRace(ctx context.Context, au *auctionWire) {
 	}
 	stop := ac.serverToLocal(au.EndsAt - 500)
 	for time.Now().Before(stop) && ctx.Err() == nil {
-		amount := ac.a.cfg.StartPrice
-		if cur := ac.current.Load(); cur > 0 {
-			amount = cur + ac.a.cfg.Increment
-		}
-		code, minBid := ac.bid(ctx, au.ID, amount, false)
-		if code == codeBidTooLow && minBid > 0 {
-			code, _ = ac.bid(ctx, au.ID, minBid, false)
-		}
-		ac.a.answer(ac.a.answers, code)
+		code := ac.bidNext(ctx, au.ID)
 		if code != "ok" && code != codeBidTooLow {
 			return
 		}

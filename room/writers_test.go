@@ -23,21 +23,7 @@ func TestWriterPoolHandsOffFullSockets(t *testing.T) {
 	f := newHubFixture(t, func(c *Config) { c.MaxQueueBytes = 256 << 20 })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, f.url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.CloseNow()
-	ws.SetReadLimit(-1)
-	var c *Conn
-	ltestutil.Eventually(t, "the connection registered", func() bool {
-		f.hub.mu.RLock()
-		defer f.hub.mu.RUnlock()
-		for k := range f.hub.conns {
-			c = k
-		}
-		return c != nil
-	})
+	ws, c := f.dialOne(ctx, t)
 
 	// 32 MiB in 4 KiB messages: far more than loopback socket buffers hold.
 	const total = 8192
@@ -92,20 +78,7 @@ func TestReplyTakesListedTurn(t *testing.T) {
 	f := newHubFixture(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, f.url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.CloseNow()
-	var c *Conn
-	ltestutil.Eventually(t, "the connection registered", func() bool {
-		f.hub.mu.RLock()
-		defer f.hub.mu.RUnlock()
-		for k := range f.hub.conns {
-			c = k
-		}
-		return c != nil
-	})
+	ws, c := f.dialOne(ctx, t)
 	var got []string
 	read := func(want int) {
 		t.Helper()
@@ -162,21 +135,7 @@ func TestReplyRacesFanOut(t *testing.T) {
 	f := newHubFixture(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, f.url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.CloseNow()
-	ws.SetReadLimit(-1)
-	var c *Conn
-	ltestutil.Eventually(t, "the connection registered", func() bool {
-		f.hub.mu.RLock()
-		defer f.hub.mu.RUnlock()
-		for k := range f.hub.conns {
-			c = k
-		}
-		return c != nil
-	})
+	ws, c := f.dialOne(ctx, t)
 	const n = 5000
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -215,4 +174,26 @@ func TestReplyRacesFanOut(t *testing.T) {
 		}
 	}
 	wg.Wait()
+}
+
+// dialOne dials the fixture's one connection (no read limit) and returns
+// both ends; the client end closes with the test.
+func (f *hubFixture) dialOne(ctx context.Context, t *testing.T) (*websocket.Conn, *Conn) {
+	t.Helper()
+	ws, _, err := websocket.Dial(ctx, f.url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.CloseNow() })
+	ws.SetReadLimit(-1)
+	var c *Conn
+	ltestutil.Eventually(t, "the connection registered", func() bool {
+		f.hub.mu.RLock()
+		defer f.hub.mu.RUnlock()
+		for k := range f.hub.conns {
+			c = k
+		}
+		return c != nil
+	})
+	return ws, c
 }
