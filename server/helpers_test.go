@@ -297,6 +297,28 @@ func (c *client) request(m msg) msg {
 	return c.waitFor("reply "+id, func(r msg) bool { return r["type"] == "reply" && r["id"] == id })
 }
 
+// requestSeeing is request for a message whose effect c itself also gets
+// as a broadcast matching pred (the author's own comment), which may come
+// before the reply or after it: it returns both.
+func (c *client) requestSeeing(m msg, what string, pred func(msg) bool) (reply, seen msg) {
+	c.t.Helper()
+	c.nextN++
+	id := fmt.Sprintf("r-%d", c.nextN)
+	m["id"] = id
+	c.send(m)
+	reply = c.waitFor("reply "+id+" or "+what, func(r msg) bool {
+		if seen == nil && pred(r) {
+			seen = r
+			return false
+		}
+		return r["type"] == "reply" && r["id"] == id
+	})
+	if seen == nil {
+		seen = c.waitFor(what, pred)
+	}
+	return reply, seen
+}
+
 // join joins a room and returns the snapshot that follows the reply.
 func (c *client) join(room string) msg {
 	c.t.Helper()
