@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/liveserver/liveserver/internal/rkeys"
 	"github.com/liveserver/liveserver/protocol"
 )
 
@@ -43,15 +41,8 @@ type RedisBrokerConfig struct {
 // of the connection and calls the handler. It does not close the Redis
 // client.
 type RedisBroker struct {
-	rdb        redis.UniversalClient
-	names      rkeys.Names
-	ping       time.Duration
-	log        *slog.Logger
-	rtt        *prometheus.HistogramVec
-	reconnects prometheus.Counter
-
-	ctx    context.Context // ends with Close
-	cancel context.CancelFunc
+	redisLink
+	rdb redis.UniversalClient
 
 	// subMu serializes what changes subscriptions (Subscribe, Unsubscribe,
 	// replacing the connection), so go-redis sees them in order.
@@ -71,26 +62,12 @@ var _ Broker = (*RedisBroker)(nil)
 // NewRedisBroker returns a broker on rdb; call Run to start it and Close to
 // stop it.
 func NewRedisBroker(rdb redis.UniversalClient, cfg RedisBrokerConfig) *RedisBroker {
-	if cfg.PingInterval == 0 {
-		cfg.PingInterval = 3 * time.Second
+	return &RedisBroker{
+		redisLink: newRedisLink(cfg, "Times the Redis pub/sub link was re-established after a loss (each resynchronizes every room)."),
+		rdb:       rdb,
+		subs:      make(map[string]bool),
+		pending:   make(map[string]chan struct{}),
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	b := &RedisBroker{
-		rdb: rdb, names: rkeys.New(cfg.KeyPrefix), ping: cfg.PingInterval, log: cfg.Logger, rtt: cfg.RoundTrips,
-		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "liveserver_pubsub_reconnects_total",
-			Help: "Times the Redis pub/sub link was re-established after a loss (each resynchronizes every room).",
-		}),
-		subs:    make(map[string]bool),
-		pending: make(map[string]chan struct{}),
-	}
-	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(b.reconnects)
-	}
-	b.ctx, b.cancel = context.WithCancel(context.Background())
-	return b
 }
 
 // ErrBrokerClosed is returned by a broker (memory or Redis) used after Close.
@@ -99,14 +76,6 @@ var ErrBrokerClosed = errors.New("room: broker closed")
 // Errors of Redis calls are *protocol.DependencyError (see
 // protocol.DependencyFailed): the server answers them unavailable, or
 // overloaded when the caller's own time ran out.
-
-func (b *RedisBroker) channel(room string) string { return b.names.Events(room) }
-
-func (b *RedisBroker) observe(op string, start time.Time) {
-	if b.rtt != nil {
-		b.rtt.WithLabelValues(op).Observe(time.Since(start).Seconds())
-	}
-}
 
 // Run implements Broker: it starts the receive loop, which ends in Close.
 func (b *RedisBroker) Run(h BrokerHandler) error {
@@ -156,14 +125,8 @@ func (b *RedisBroker) Subscribe(ctx context.Context, room string) error {
 	err := ps.Subscribe(ctx, ch)
 	b.subMu.Unlock()
 	if err == nil {
-		select {
-		case <-wait:
-			b.observe("subscribe", start)
+		if err = b.confirmed(ctx, wait, start); err == nil {
 			return nil
-		case <-ctx.Done():
-			err = ctx.Err()
-		case <-b.ctx.Done():
-			err = ErrBrokerClosed
 		}
 	}
 	// Forget the channel, or go-redis would subscribe it again on its next
@@ -240,29 +203,20 @@ func (b *RedisBroker) Close() error {
 // event overtakes the fresh snapshots.
 func (b *RedisBroker) loop(ps *redis.PubSub) {
 	defer close(b.done)
-	recvTimeout := min(b.ping, time.Second)
-	heard := time.Now()
-	pinged := false
+	quiet := silence{heard: time.Now()}
 	resynced := false
 	failures := 0
 	for {
-		msg, err := ps.ReceiveTimeout(b.ctx, recvTimeout)
+		msg, err := ps.ReceiveTimeout(b.ctx, b.recvTimeout())
 		if b.ctx.Err() != nil {
 			return
 		}
 		if err != nil {
 			if isTimeout(err) {
-				silent := time.Since(heard)
-				switch {
-				case silent > 3*b.ping:
-					b.log.Warn("redis pub/sub link silent; replacing it", "silent", silent.Round(time.Millisecond))
+				if b.timedOut(&quiet, ps) {
+					b.log.Warn("redis pub/sub link silent; replacing it", "silent", time.Since(quiet.heard).Round(time.Millisecond))
 					ps = b.replace()
-					heard, pinged = time.Now(), false
-				case silent > b.ping && !pinged:
-					pinged = true
-					ctx, cancel := context.WithTimeout(b.ctx, time.Second)
-					_ = ps.Ping(ctx) // the answer, or the failure, comes to ReceiveTimeout
-					cancel()
+					quiet.heardNow()
 				}
 				continue
 			}
@@ -279,12 +233,11 @@ func (b *RedisBroker) loop(ps *redis.PubSub) {
 			}
 			continue
 		}
-		heard, pinged, failures = time.Now(), false, 0
+		quiet.heardNow()
+		failures = 0
 		switch m := msg.(type) {
 		case *redis.Message:
-			if room, ok := b.names.RoomOfEvents(m.Channel); ok {
-				b.h.HandleMessage(room, []byte(m.Payload))
-			}
+			b.deliver(b.h, m)
 		case *redis.Subscription:
 			if m.Kind != "subscribe" {
 				continue
@@ -363,9 +316,4 @@ func (b *RedisBroker) awaitCommands() bool {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }

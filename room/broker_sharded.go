@@ -3,14 +3,11 @@ package room
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/liveserver/liveserver/internal/rkeys"
 	"github.com/liveserver/liveserver/protocol"
 )
 
@@ -40,17 +37,10 @@ import (
 // The maintainer and one receive goroutine per shard are started by Run and
 // end in Close. It does not close the Redis client.
 type ShardedRedisBroker struct {
-	rdb        *redis.ClusterClient
-	names      rkeys.Names
-	ping       time.Duration
-	log        *slog.Logger
-	rtt        *prometheus.HistogramVec
-	reconnects prometheus.Counter
-
-	ctx    context.Context // ends with Close
-	cancel context.CancelFunc
-	wake   chan struct{} // capacity 1: the maintainer should place channels now
-	wg     sync.WaitGroup
+	redisLink
+	rdb  *redis.ClusterClient
+	wake chan struct{} // capacity 1: the maintainer should place channels now
+	wg   sync.WaitGroup
 
 	// subMu serializes what changes subscriptions (Subscribe, Unsubscribe,
 	// the maintainer), so go-redis sees them in order. Lock order: subMu,
@@ -87,36 +77,14 @@ type RoomResyncer interface {
 // NewShardedRedisBroker returns a broker on the Redis Cluster rdb; call
 // Run to start it and Close to stop it. cfg is as for NewRedisBroker.
 func NewShardedRedisBroker(rdb *redis.ClusterClient, cfg RedisBrokerConfig) *ShardedRedisBroker {
-	if cfg.PingInterval == 0 {
-		cfg.PingInterval = 3 * time.Second
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	b := &ShardedRedisBroker{
-		rdb: rdb, names: rkeys.New(cfg.KeyPrefix), ping: cfg.PingInterval, log: cfg.Logger, rtt: cfg.RoundTrips,
-		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "liveserver_pubsub_reconnects_total",
-			Help: "Times a Redis pub/sub link (one shard's, on Redis Cluster) was lost or a room's channel moved to another shard, and subscribed again (each resynchronizes the rooms concerned).",
-		}),
-		wake:    make(chan struct{}, 1),
-		want:    make(map[string]bool),
-		at:      make(map[string]*shard),
-		shards:  make(map[string]*shard),
-		pending: make(map[string]chan struct{}),
-	}
-	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(b.reconnects)
-	}
-	b.ctx, b.cancel = context.WithCancel(context.Background())
-	return b
-}
-
-func (b *ShardedRedisBroker) channel(room string) string { return b.names.Events(room) }
-
-func (b *ShardedRedisBroker) observe(op string, start time.Time) {
-	if b.rtt != nil {
-		b.rtt.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	return &ShardedRedisBroker{
+		redisLink: newRedisLink(cfg, "Times a Redis pub/sub link (one shard's, on Redis Cluster) was lost or a room's channel moved to another shard, and subscribed again (each resynchronizes the rooms concerned)."),
+		rdb:       rdb,
+		wake:      make(chan struct{}, 1),
+		want:      make(map[string]bool),
+		at:        make(map[string]*shard),
+		shards:    make(map[string]*shard),
+		pending:   make(map[string]chan struct{}),
 	}
 }
 
@@ -173,14 +141,8 @@ func (b *ShardedRedisBroker) Subscribe(ctx context.Context, room string) error {
 	err := b.placeLocked(ctx, ch)
 	b.subMu.Unlock()
 	if err == nil {
-		select {
-		case <-wait:
-			b.observe("subscribe", start)
+		if err = b.confirmed(ctx, wait, start); err == nil {
 			return nil
-		case <-ctx.Done():
-			err = ctx.Err()
-		case <-b.ctx.Done():
-			err = ErrBrokerClosed
 		}
 	}
 	b.forget(ch, wait)
@@ -468,26 +430,17 @@ func (b *ShardedRedisBroker) placeAll(every bool) bool {
 // replaced).
 func (b *ShardedRedisBroker) loop(sh *shard) {
 	defer b.wg.Done()
-	recvTimeout := min(b.ping, time.Second)
-	heard := time.Now()
-	pinged := false
+	quiet := silence{heard: time.Now()}
 	for {
-		msg, err := sh.ps.ReceiveTimeout(b.ctx, recvTimeout)
+		msg, err := sh.ps.ReceiveTimeout(b.ctx, b.recvTimeout())
 		if b.ctx.Err() != nil || b.isRetired(sh) {
 			return
 		}
 		if err != nil {
 			if isTimeout(err) {
-				silent := time.Since(heard)
-				switch {
-				case silent > 3*b.ping:
+				if b.timedOut(&quiet, sh.ps) {
 					b.lost(sh, errors.New("link silent"))
 					return
-				case silent > b.ping && !pinged:
-					pinged = true
-					ctx, cancel := context.WithTimeout(b.ctx, time.Second)
-					_ = sh.ps.Ping(ctx)
-					cancel()
 				}
 				continue
 			}
@@ -496,12 +449,10 @@ func (b *ShardedRedisBroker) loop(sh *shard) {
 			b.lost(sh, err)
 			return
 		}
-		heard, pinged = time.Now(), false
+		quiet.heardNow()
 		switch m := msg.(type) {
 		case *redis.Message:
-			if room, ok := b.names.RoomOfEvents(m.Channel); ok {
-				b.h.HandleMessage(room, []byte(m.Payload))
-			}
+			b.deliver(b.h, m)
 		case *redis.Subscription:
 			switch m.Kind {
 			case "ssubscribe":
