@@ -55,14 +55,7 @@ func (c *Client) WithToken(token string) *Client {
 }
 
 // ProductSpec is a catalog product of PUT /api/rooms/{room}.
-type ProductSpec struct {
-	ID       string `json:"id"`
-	Name     string `json:"name"`
-	Price    int64  `json:"price"` // minor units
-	Currency string `json:"currency"`
-	Image    string `json:"image"`
-	Stock    int64  `json:"stock"`
-}
+type ProductSpec = protocol.ProductSpec
 
 // RoomSpec is the body of PUT /api/rooms/{room}.
 type RoomSpec struct {
@@ -99,16 +92,7 @@ type PurchaseResult struct {
 }
 
 // Order is an entry of a room's order log.
-type Order struct {
-	Order   string  `json:"order"`
-	User    string  `json:"user"`
-	Product string  `json:"product"`
-	Qty     int64   `json:"qty"`
-	Price   int64   `json:"price"`
-	Sale    *string `json:"sale"`
-	Auction *string `json:"auction,omitempty"`
-	At      int64   `json:"at"`
-}
+type Order = protocol.Order
 
 // OrdersPage is one page of GET /api/rooms/{room}/orders. Next is the
 // cursor of the next page ("" when this is the last).

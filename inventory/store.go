@@ -46,14 +46,7 @@ type AsyncBuyer interface {
 }
 
 // ProductSpec is a catalog product as a creator describes it.
-type ProductSpec struct {
-	ID       string `json:"id"`
-	Name     string `json:"name"`
-	Price    int64  `json:"price"`
-	Currency string `json:"currency"`
-	Image    string `json:"image"`
-	Stock    int64  `json:"stock"`
-}
+type ProductSpec = protocol.ProductSpec
 
 // RoomSpec is the body of PUT /api/rooms/{room}.
 type RoomSpec struct {
@@ -117,17 +110,7 @@ type Receipt struct {
 }
 
 // Order is one entry of the order log.
-type Order struct {
-	Order   string  `json:"order"`
-	User    string  `json:"user"`
-	Product string  `json:"product"`
-	Qty     int64   `json:"qty"`
-	Price   int64   `json:"price"`
-	Sale    *string `json:"sale"`
-	// Auction is the id of the auction the order won, or nil.
-	Auction *string `json:"auction"`
-	At      int64   `json:"at"`
-}
+type Order = protocol.Order
 
 // Limits of a room's catalog.
 const (

@@ -7,6 +7,30 @@ import (
 	"time"
 )
 
+// ProductSpec is a catalog product as a creator describes it, in
+// PUT /api/rooms/{room} (the server's inventory and the Go client share it).
+type ProductSpec struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Price    int64  `json:"price"` // minor units
+	Currency string `json:"currency"`
+	Image    string `json:"image"`
+	Stock    int64  `json:"stock"`
+}
+
+// Order is one entry of a room's order log (GET /api/rooms/{room}/orders).
+type Order struct {
+	Order   string  `json:"order"`
+	User    string  `json:"user"`
+	Product string  `json:"product"`
+	Qty     int64   `json:"qty"`
+	Price   int64   `json:"price"` // unit price charged
+	Sale    *string `json:"sale"`
+	// Auction is the id of the auction the order won, or nil.
+	Auction *string `json:"auction"`
+	At      int64   `json:"at"`
+}
+
 // Server message types.
 const (
 	TypeSnapshot = "snapshot"
