@@ -18,19 +18,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/liveserver/liveserver/internal/testutil"
 )
-
-// smallBufListener shrinks every accepted socket's send buffer, so a peer
-// that stops reading fills it after a few frames rather than megabytes.
-type smallBufListener struct{ net.Listener }
-
-func (l smallBufListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetWriteBuffer(16 << 10)
-	}
-	return c, err
-}
 
 // server accepts WebSockets with Accept on loopback and hands each Conn to
 // the test, with a goroutine reading it (which sees pongs and closes).
@@ -61,7 +51,7 @@ func newServer(t testing.TB) *server {
 		}()
 		s.conns <- c
 	}))
-	ts.Listener = smallBufListener{ts.Listener}
+	ts.Listener = testutil.SmallSendBufListener{Listener: ts.Listener}
 	ts.Start()
 	t.Cleanup(func() {
 		ts.Close()
@@ -77,7 +67,7 @@ func (s *server) dial(t testing.TB) (*websocket.Conn, *Conn) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	hc := &http.Client{Transport: &http.Transport{DialContext: smallRecvBufDialer(16 << 10).DialContext}}
+	hc := &http.Client{Transport: &http.Transport{DialContext: testutil.SmallRecvBufDialer(16 << 10).DialContext}}
 	ws, _, err := websocket.Dial(ctx, s.url, &websocket.DialOptions{HTTPClient: hc})
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +82,7 @@ func (s *server) dial(t testing.TB) (*websocket.Conn, *Conn) {
 // to read the server's bytes as they are, or not at all.
 func (s *server) rawPeer(t *testing.T) (net.Conn, *Conn) {
 	t.Helper()
-	nc, err := smallRecvBufDialer(16<<10).Dial("tcp", strings.TrimPrefix(s.url, "ws://"))
+	nc, err := testutil.SmallRecvBufDialer(16<<10).Dial("tcp", strings.TrimPrefix(s.url, "ws://"))
 	if err != nil {
 		t.Fatal(err)
 	}
