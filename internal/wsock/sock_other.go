@@ -52,25 +52,6 @@ func (c *Conn) WriteBatch(buf []byte, wait bool) (bool, error) {
 	return true, nil
 }
 
-// Flush returns once a batch WriteBatch left unfinished is on the wire,
-// blocking as long as the socket does, or the socket failed.
-func (c *Conn) Flush() error {
-	c.out.mu.Lock()
-	defer c.out.mu.Unlock()
-	return c.finishLocked()
-}
-
-func (c *Conn) finishLocked() error {
-	p := c.out.pending.Swap(nil)
-	if c.out.err != nil {
-		return c.out.err
-	}
-	if p != nil {
-		return c.writeLocked(*p)
-	}
-	return nil
-}
-
 func (c *Conn) writeLocked(buf []byte) error {
 	t := time.Now().UnixNano()
 	c.since.Store(t)

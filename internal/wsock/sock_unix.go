@@ -108,31 +108,10 @@ func (c *Conn) WriteBatch(buf []byte, wait bool) (bool, error) {
 	return true, nil
 }
 
-// Flush returns once the rest of a batch WriteBatch left unfinished is on
-// the wire, blocking as long as the socket does, or the socket failed.
-func (c *Conn) Flush() error {
-	c.out.mu.Lock()
-	defer c.out.mu.Unlock()
-	return c.finishLocked()
-}
-
 // leave hands the rest of a batch to whoever takes mu next.
 func (c *Conn) leave(rest []byte) {
 	c.since.Store(time.Now().UnixNano())
 	c.out.pending.Store(&rest)
-}
-
-// finishLocked writes the rest of an unfinished batch, if any; c.out.mu
-// must be held.
-func (c *Conn) finishLocked() error {
-	p := c.out.pending.Swap(nil)
-	if c.out.err != nil {
-		return c.out.err
-	}
-	if p != nil {
-		return c.writeLocked(*p)
-	}
-	return nil
 }
 
 // writeLocked writes p whole, blocking as long as the socket does;

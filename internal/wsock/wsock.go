@@ -126,3 +126,24 @@ func encodeText(buf []byte) []byte {
 	buf[start] = 0x81 // FIN, opcode text
 	return buf[start:]
 }
+
+// Flush returns once the rest of a batch WriteBatch left unfinished is on
+// the wire, blocking as long as the socket does, or the socket failed.
+func (c *Conn) Flush() error {
+	c.out.mu.Lock()
+	defer c.out.mu.Unlock()
+	return c.finishLocked()
+}
+
+// finishLocked writes the rest of an unfinished batch, if any (the
+// platform's writeLocked); c.out.mu must be held.
+func (c *Conn) finishLocked() error {
+	p := c.out.pending.Swap(nil)
+	if c.out.err != nil {
+		return c.out.err
+	}
+	if p != nil {
+		return c.writeLocked(*p)
+	}
+	return nil
+}
