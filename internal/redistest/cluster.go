@@ -150,16 +150,24 @@ type clusterNode struct {
 	connected             bool
 }
 
-// clusterNodes reads CLUSTER NODES from the first live node.
-func (c *Cluster) clusterNodes() ([]clusterNode, error) {
-	var last error
+// live are the nodes whose process runs.
+func (c *Cluster) live() []*Server {
+	var out []*Server
 	for _, s := range c.nodes {
 		s.mu.Lock()
 		alive := s.proc != nil
 		s.mu.Unlock()
-		if !alive {
-			continue
+		if alive {
+			out = append(out, s)
 		}
+	}
+	return out
+}
+
+// clusterNodes reads CLUSTER NODES from the first live node.
+func (c *Cluster) clusterNodes() ([]clusterNode, error) {
+	var last error
+	for _, s := range c.live() {
 		txt, err := command(s.Addr(), "CLUSTER", "NODES")
 		if err != nil {
 			last = err
@@ -205,13 +213,7 @@ func (c *Cluster) WaitHealthy(masters int) {
 
 func (c *Cluster) unhealthy(masters int) string {
 	var want string
-	for _, s := range c.nodes {
-		s.mu.Lock()
-		alive := s.proc != nil
-		s.mu.Unlock()
-		if !alive {
-			continue
-		}
+	for _, s := range c.live() {
 		info, err := command(s.Addr(), "CLUSTER", "INFO")
 		if err != nil {
 			return fmt.Sprintf("%s: %v", s.Addr(), err)
